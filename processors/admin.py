@@ -1,0 +1,59 @@
+"""Applies topology topic specs to a cluster with confluent-kafka's admin client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from iii_kafka.topology.topics import TopicSpec, demo_topics
+
+from .settings import Settings
+
+__all__ = ["TopicError", "app_topics", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+class TopicError(RuntimeError):
+    """A topic could not be created, or exists with a shape the topology cannot use."""
+
+
+def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], timeout: float = 30.0) -> list[str]:
+    """Creates the topics that do not exist yet; returns the names it created.
+
+    An existing topic with fewer partitions than its spec is an error: keys would land on other
+    partitions than the ones their table partition expects.
+    """
+    specs = list(specs)
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    existing = admin.list_topics(timeout=timeout).topics
+    for spec in specs:
+        found = existing.get(spec.name)
+        if found is not None and len(found.partitions) < spec.partitions:
+            raise TopicError(f"topic {spec.name} has {len(found.partitions)} partitions, "
+                             f"the topology needs {spec.partitions}")
+    missing = [spec for spec in specs if spec.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(s.name, s.partitions, s.replication_factor, config=dict(s.config)) for s in missing],
+        operation_timeout=timeout, request_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicError(f"cannot create topic {name}: {error.str()}") from None
+    log.info("created topics: %s", ", ".join(sorted(created)))
+    return created
+
+
+def app_topics(settings: Settings) -> list[TopicSpec]:
+    """Every topic the app's agents read or write, named under its app id."""
+    return demo_topics(settings.app_id, settings.partitions, settings.replication_factor).all()

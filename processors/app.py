@@ -1,0 +1,39 @@
+"""The Faust app: the one composition root of a worker process.
+
+`iii-kafka worker` runs Faust's worker command on `app` below. Settings come from the
+environment (see `settings.py`), so every worker process is configured the same way.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from .demo import counter
+from .settings import Settings
+
+__all__ = ["app", "create_app"]
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app with RocksDB tables (rocksdict) and exactly-once processing."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker_url,
+        store="rocksdb://",
+        datadir=str(settings.tables_dir),
+        processing_guarantee="exactly_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        origin="iii_kafka.processors.app",
+        web_port=6066,
+    )
+    counter.install(app, settings)
+    return app
+
+
+settings = Settings.from_env()
+app = create_app(settings)

@@ -1,0 +1,1 @@
+"""Example services that run on every worker."""

@@ -1,0 +1,31 @@
+"""Sends events to the demo counter with a durable producer (acks=all, idempotent)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException, Producer
+from iii_kafka.topology.topics import demo_topics
+
+from ..settings import Settings
+
+__all__ = ["send_events"]
+
+
+def send_events(settings: Settings, names: Iterable[str]) -> str:
+    """One event per name, keyed by the name; returns the topic. Raises if any write fails."""
+    topic = demo_topics(settings.app_id, settings.partitions).events.name
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers,
+                         "enable.idempotence": True, "acks": "all"})
+    failures: list[str] = []
+
+    def delivered(error, message) -> None:  # noqa: ANN001 - confluent-kafka's callback shape
+        if error is not None:
+            failures.append(f"{message.key()!r}: {error.str()}")
+
+    for name in names:
+        producer.produce(topic, key=name.encode(), value=b"{}", on_delivery=delivered)
+    remaining = producer.flush(30)
+    if remaining or failures:
+        raise KafkaException(f"{remaining} event(s) undelivered, failures: {failures[:3]}")
+    return topic

@@ -1,0 +1,81 @@
+"""`iii-kafka dev`: a local broker plus workers in one terminal; Ctrl-C stops them in order."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from .admin import app_topics, ensure_topics
+from .broker import BrokerConfig, LocalBroker, broker_answers
+from .children import stop_on_signals
+from .settings import DEFAULT_BOOTSTRAP, Settings
+from .workers import WorkerError, WorkerProcess
+
+__all__ = ["DevStack"]
+
+
+class DevStack:
+    def __init__(self, settings: Settings, broker: BrokerConfig, start_timeout: float,
+                 workers: int = 1, first_web_port: int = 6066) -> None:
+        self.settings = settings
+        self.broker_config = broker
+        self.start_timeout = start_timeout
+        self.worker_count = workers
+        self.first_web_port = first_web_port
+
+    def run(self) -> int:
+        stop_on_signals()  # Ctrl-C and `kill`: stop the workers, then the broker, then exit
+        broker: LocalBroker | None = None
+        workers: list[WorkerProcess] = []
+        try:
+            bootstrap = self.settings.bootstrap_servers
+            if not self.settings.bootstrap_is_embedded_default:
+                _say(f"using the cluster at KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+            elif broker_answers(self.broker_config.bootstrap_servers):
+                bootstrap = self.broker_config.bootstrap_servers
+                _say(f"using the broker already running on {bootstrap}")
+            else:
+                _say(f"starting the local Kafka broker (data in {self.broker_config.data_dir})")
+                started = time.monotonic()
+                broker = LocalBroker(self.broker_config, self.start_timeout).start()
+                bootstrap = broker.bootstrap_servers
+                _say(f"broker ready on {bootstrap} in {time.monotonic() - started:.1f}s "
+                     f"(log {self.broker_config.server_log})")
+            for index in range(1, self.worker_count + 1):
+                workers.append(self._start_worker(index, bootstrap))
+            for worker in workers:
+                worker.wait_ready()
+            self._say_ready(bootstrap)
+            while all(worker.running for worker in workers):
+                time.sleep(0.5)
+            raise WorkerError("a worker exited; see the output above")
+        except KeyboardInterrupt:
+            _say("stopping")
+            return 0
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut shutdown short
+            for worker in workers:
+                worker.stop()
+            if broker is not None:
+                broker.stop()
+                _say("broker stopped")
+
+    def _start_worker(self, index: int, bootstrap: str) -> WorkerProcess:
+        data_dir = self.settings.data_dir / f"worker-{index}"
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "IIIKAFKA_DATA_DIR": str(data_dir)}
+        if index == 1:
+            ensure_topics(bootstrap, app_topics(self.settings))
+        return WorkerProcess(data_dir / "worker.log", env=env, web_port=self.first_web_port + index - 1,
+                             echo_prefix=f"[worker-{index}] ").start()
+
+    def _say_ready(self, bootstrap: str) -> None:
+        events = f"{self.settings.app_id}.demo.events"
+        prefix = "" if bootstrap == DEFAULT_BOOTSTRAP else f"KAFKA_BOOTSTRAP_SERVERS={bootstrap} "
+        _say(f"{self.worker_count} worker(s) ready. Try:\n"
+             f"  {prefix}iii-kafka demo send alice bob alice\n"
+             f"  curl -s localhost:{self.first_web_port}/demo/counts/\n"
+             f"Events go to {events}. Ctrl-C stops the workers and the broker.")
+
+
+def _say(message: str) -> None:
+    print(f"iii-kafka: {message}", flush=True)

@@ -1,0 +1,1 @@
+"""Every event's Avro schema and the codec. Imports nothing of ours."""
