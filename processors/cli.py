@@ -134,6 +134,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     _require_cluster(settings)
     # Faust subscribes once at start and ignores topics that do not exist yet: create them first.
     ensure_topics(settings.bootstrap_servers, app_topics(settings))
+    settings.tables_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     from faust.cli.faust import cli
 
     faust_args = list(args.faust_args)

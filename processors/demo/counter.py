@@ -8,11 +8,15 @@ delete its RocksDB directory and the worker rebuilds it from the changelog.
 
 from __future__ import annotations
 
+import json
+
 import faust
 from faust.web import Request, Response, View
 from iii_kafka.topology.topics import demo_topics
 
+from ..exactly_once import EventBoundaryCommits
 from ..settings import Settings
+from ..transactions import send_in_transaction
 
 __all__ = ["COUNTS_TABLE", "install"]
 
@@ -22,7 +26,7 @@ COUNTS_TABLE = "demo-counts"
 def install(app: faust.App, settings: Settings) -> None:
     topics = demo_topics(settings.app_id, settings.partitions, settings.replication_factor)
     events = app.topic(topics.events.name, key_type=str, key_serializer="raw", value_serializer="raw")
-    counted = app.topic(topics.counted.name, key_type=str, key_serializer="raw", value_serializer="json")
+    counted_topic = topics.counted.name
     counts = app.Table(
         COUNTS_TABLE,
         default=int,
@@ -30,16 +34,18 @@ def install(app: faust.App, settings: Settings) -> None:
         options={"driver": "rocksdict"},
     )
 
+    boundary = EventBoundaryCommits(app)
+
     @app.agent(events, name="demo.count")
     async def count_events(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            counts[key] += 1
-            await counted.send(
-                key=key,
-                value={"key": key, "count": counts[key], "offset": event.message.offset,
-                       "partition": event.message.partition},
-            )
+            async with boundary.processing():
+                key = _text(event.key)
+                counts[key] += 1
+                record = {"key": key, "count": counts[key], "offset": event.message.offset,
+                          "partition": event.message.partition}
+                await send_in_transaction(app, event, counted_topic, key.encode(),
+                                          json.dumps(record).encode())
 
     @app.page("/demo/counts/")
     class CountsView(View):

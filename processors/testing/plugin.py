@@ -1,0 +1,96 @@
+"""pytest plugin: a real Kafka broker per test session, and worker processes per test.
+
+Fixtures:
+    kafka_bootstrap_servers  the session's cluster (see cluster.py for where it comes from)
+    kafka_app_id             a fresh app id per test: its own topics, consumer group and tables
+    app_topics               creates the test app's topics up front (before producing to them)
+    worker_env               the environment a worker of this test runs with
+    worker_factory           starts `iii-kafka worker` processes; stops them after the test
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+# Our fixtures stop their own containers; Ryuk (the reaper) needs an image that may not be
+# reachable. Set TESTCONTAINERS_RYUK_DISABLED=false to use it anyway. Must precede the import
+# of testcontainers, which reads its configuration once.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+import pytest  # noqa: E402
+
+from ..admin import app_topics as topology_topics  # noqa: E402
+from ..admin import ensure_topics  # noqa: E402
+from ..settings import Settings  # noqa: E402
+from ..workers import WorkerProcess  # noqa: E402
+from .cluster import TestCluster, start_test_cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line)
+
+    cluster = start_test_cluster(tmp_path_factory.mktemp("kafka-broker"), say)
+    say(f"iii-kafka: tests' Kafka broker: {cluster.description}")
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers(kafka_cluster: TestCluster) -> str:
+    return kafka_cluster.bootstrap_servers
+
+
+@pytest.fixture
+def kafka_app_id() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def worker_env(kafka_bootstrap_servers: str, kafka_app_id: str) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "IIIKAFKA_APP_ID": kafka_app_id,
+        "IIIKAFKA_PARTITIONS": "4",
+        "IIIKAFKA_SESSION_TIMEOUT": "6",
+    }
+
+
+@pytest.fixture
+def app_topics(worker_env: dict[str, str]) -> list[str]:
+    """Creates the test app's topics (as a worker would at start); returns their names."""
+    settings = Settings(bootstrap_servers=worker_env["KAFKA_BOOTSTRAP_SERVERS"],
+                        bootstrap_is_embedded_default=False, app_id=worker_env["IIIKAFKA_APP_ID"],
+                        partitions=int(worker_env["IIIKAFKA_PARTITIONS"]))
+    specs = topology_topics(settings)
+    ensure_topics(settings.bootstrap_servers, specs)
+    return [spec.name for spec in specs]
+
+
+@pytest.fixture
+def worker_factory(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """`worker_factory(name="w1")` starts a worker with its own data dir and waits until ready."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str = "w1", ready_timeout: float = 90.0, web_port: int | None = None,
+              **env: str) -> WorkerProcess:
+        data_dir = tmp_path / name
+        worker = WorkerProcess(data_dir / "worker.log", web_port=web_port,
+                               env={**worker_env, "IIIKAFKA_DATA_DIR": str(data_dir), **env})
+        started.append(worker)
+        return worker.start().wait_ready(ready_timeout)
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -1,0 +1,36 @@
+"""Writes an agent's output in the same Kafka transaction as the input it came from.
+
+Faust's exactly-once sends (`topic.send()` inside an agent) pick the transactional producer from
+the *destination* partition, and only for topics of the app's own topic groups: a send to any other
+topic (a result, an event for another service) silently goes through the non-transactional
+producer, so a crash between the send and the commit duplicates it. Here the producer is the one
+of the *source* event's partition, the same one that commits that partition's offsets and its
+tables' changelog writes, so output, state and progress commit or abort together.
+"""
+
+from __future__ import annotations
+
+import faust
+from faust.types import EventT
+
+__all__ = ["send_in_transaction"]
+
+
+async def send_in_transaction(
+    app: faust.App,
+    source: EventT,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Sends one record as part of `source`'s transaction (plain send when not exactly-once)."""
+    if not app.in_transaction:
+        await app.producer.send(topic, key, value, None, None, headers)
+        return
+    tp = source.message.tp
+    group = app.assignor.group_for_topic(tp.topic)
+    transactional_id = f"{app.conf.id}-{group}-{tp.partition}"
+    manager = app.consumer.transactions
+    await manager.producer.send(topic, key, value, None, None, headers,
+                                transactional_id=transactional_id)

@@ -1,0 +1,91 @@
+"""Small confluent-kafka helpers for tests: produce durably, read back, ask a worker's web page."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
+    """Writes (key, value) records with acks=all; returns how many were acknowledged."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 5})
+    acked = 0
+    errors: list[str] = []
+
+    def delivered(error, message) -> None:  # noqa: ANN001
+        nonlocal acked
+        if error is None:
+            acked += 1
+        else:
+            errors.append(error.str())
+
+    for key, value in records:
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(30) == 0, "records left undelivered"
+    assert not errors, errors[:3]
+    return acked
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
+               read_committed: bool = True) -> list:
+    """Reads a topic from the start until `expected` records arrive or `timeout` passes."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"reader-{time.monotonic_ns()}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+    })
+    consumer.subscribe([topic])
+    records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            records.append(message)
+        # a little longer, to see records beyond `expected` (duplicates)
+        settle = time.monotonic() + 2.0
+        while time.monotonic() < settle:
+            message = consumer.poll(0.2)
+            if message is not None and not message.error():
+                records.append(message)
+    finally:
+        consumer.close()
+    return records
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "offsets-probe"})
+    try:
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def get_json(port: int, path: str, timeout: float = 5.0) -> object:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.3):  # noqa: ANN001, ANN201
+    """Polls `predicate` until it returns a truthy value; returns the last value."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
