@@ -108,7 +108,7 @@ class LocalBroker:
             return
         done = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", new_cluster_id(), "-c", str(properties)],
+             f"--cluster-id={new_cluster_id()}", "-c", str(properties)],
             capture_output=True, text=True,
         )
         if done.returncode != 0:

@@ -1,0 +1,38 @@
+# The two commands of the README:
+#   make run    a local Kafka broker plus a worker (the embedded default); Ctrl-C stops both
+#   make test   everything the tests need (Docker engine, local images), then the test suite
+.PHONY: run test setup images unit clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+# mapped container ports answer on localhost when the engine runs on this host
+export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
+
+run: setup
+	$(VENV)/bin/iii-kafka dev
+
+test: setup images
+	$(PY) -m pytest -v
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+setup: $(STAMP)
+	@docker/kafka/fetch-jars
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "error: Java 17+ is needed (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+images:
+	@docker/start-dockerd
+	@docker/build-images
+
+clean:
+	rm -rf $(VENV) .iii-kafka docker/kafka/lib
