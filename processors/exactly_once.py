@@ -10,7 +10,10 @@ faust-streaming 0.15.3 two kinds of writes can land in the wrong transaction:
    the buffer drains commits the offset without the state change, which is then lost.
 
 `EventBoundaryCommits` makes commits happen only between events (agents hold `processing()` while
-they handle one), and drains the producer buffer into the transaction before each commit.
+they handle one), and before each commit waits until every changelog write of the tables it made
+(`boundary.table(...)`) is delivered, so it is inside the transaction that commits the offsets.
+(Faust's own `ProducerBuffer.flush()` returns after 0.1 s of quiet whether or not the buffer is
+empty, so it cannot be the barrier.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,25 @@ class EventBoundaryCommits:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._lock: asyncio.Lock | None = None
+        self._undelivered: list[asyncio.Future] = []
         app.on_partitions_assigned.connect(self._on_partitions_assigned)
+
+    def table(self, name: str, **kwargs: Any) -> faust.Table:
+        """`app.Table(name, **kwargs)`, with its changelog writes held to the commit barrier."""
+        undelivered = self._undelivered
+
+        class BarrierTable(faust.Table):
+            def send_changelog(self, *args: Any, **kw: Any) -> Any:
+                future = super().send_changelog(*args, **kw)
+                undelivered.append(future)
+                return future
+
+        return self._app.tables.add(BarrierTable(self._app, name=name, **kwargs))
+
+    async def _changelog_delivered(self) -> None:
+        pending, self._undelivered[:] = list(self._undelivered), []
+        if pending:
+            await asyncio.gather(*pending)  # a failed write fails the commit: nothing is skipped
 
     def processing(self) -> asyncio.Lock:
         """`async with boundary.processing():` around the handling of one event."""
@@ -42,11 +63,10 @@ class EventBoundaryCommits:
             return
         commit_any_time = consumer.commit
         lock = self.processing()
-        producer = self._app.producer
 
         async def commit_between_events(*args: Any, **kwargs: Any) -> bool:
             async with lock:
-                await producer.buffer.flush()
+                await self._changelog_delivered()
                 return await commit_any_time(*args, **kwargs)
 
         consumer.commit = commit_between_events

@@ -27,14 +27,13 @@ def install(app: faust.App, settings: Settings) -> None:
     topics = demo_topics(settings.app_id, settings.partitions, settings.replication_factor)
     events = app.topic(topics.events.name, key_type=str, key_serializer="raw", value_serializer="raw")
     counted_topic = topics.counted.name
-    counts = app.Table(
+    boundary = EventBoundaryCommits(app)
+    counts = boundary.table(
         COUNTS_TABLE,
         default=int,
         partitions=topics.events.partitions,
         options={"driver": "rocksdict"},
     )
-
-    boundary = EventBoundaryCommits(app)
 
     @app.agent(events, name="demo.count")
     async def count_events(stream: faust.StreamT) -> None:

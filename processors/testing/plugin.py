@@ -32,12 +32,15 @@ from .cluster import TestCluster, start_test_cluster  # noqa: E402
 @pytest.fixture(scope="session")
 def kafka_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def say(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
+        """Writes past pytest's output capture: where the broker came from must be visible."""
+        if reporter is None or capture is None:
             print(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
 
     cluster = start_test_cluster(tmp_path_factory.mktemp("kafka-broker"), say)
     say(f"iii-kafka: tests' Kafka broker: {cluster.description}")
