@@ -85,7 +85,8 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".iii-kafka/broker"),
                         help="broker data and logs (default .iii-kafka/broker)")
     parser.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
-    parser.add_argument("--controller-port", type=int, default=9093, help="KRaft controller port (default 9093)")
+    parser.add_argument("--controller-port", type=int, default=9093,
+                        help="KRaft controller port (default 9093)")
     parser.add_argument("--heap", default="1g", help="JVM heap (default 1g)")
     parser.add_argument("--start-timeout", type=float, default=60.0, help="seconds to wait for the broker")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["DEFAULT_BOOTSTRAP", "Settings", "SettingsError"]
 
@@ -19,29 +20,19 @@ class SettingsError(ValueError):
     """A setting has a value that cannot work; the message names the variable."""
 
 
-def _int_env(name: str, default: int, minimum: int = 1) -> int:
+def _number_env(name: str, default: float, kind: type, minimum: float, strict: bool = False) -> Any:
+    """An int or float from the environment, refused with a message naming the variable."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise SettingsError(f"{name}={value} must be positive")
+        noun = "an integer" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {noun}") from None
+    if value < minimum or (strict and value == minimum):
+        bound = f"greater than {minimum}" if strict else f"at least {minimum}"
+        raise SettingsError(f"{name}={value} must be {bound}")
     return value
 
 
@@ -65,9 +56,9 @@ class Settings:
             bootstrap_is_embedded_default=not servers,
             app_id=os.environ.get("IIIKAFKA_APP_ID", "iii-kafka"),
             data_dir=Path(os.environ.get("IIIKAFKA_DATA_DIR", ".iii-kafka")),
-            partitions=_int_env("IIIKAFKA_PARTITIONS", 4),
-            replication_factor=_int_env("IIIKAFKA_REPLICATION_FACTOR", 1),
-            session_timeout_s=_float_env("IIIKAFKA_SESSION_TIMEOUT", 10.0),
+            partitions=_number_env("IIIKAFKA_PARTITIONS", 4, int, 1),
+            replication_factor=_number_env("IIIKAFKA_REPLICATION_FACTOR", 1, int, 1),
+            session_timeout_s=_number_env("IIIKAFKA_SESSION_TIMEOUT", 10.0, float, 0.0, strict=True),
         )
 
     @property

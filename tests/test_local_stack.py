@@ -11,9 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from kafka_helpers import free_port, get_json, wait_for
-
 from iii_kafka.processors.broker import broker_answers
+from kafka_helpers import free_port, get_json, wait_for
 
 CLI = [sys.executable, "-m", "iii_kafka.processors.cli"]
 

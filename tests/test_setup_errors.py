@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from iii_kafka.processors.testing.cluster import start_test_cluster
 
 REPO = Path(__file__).resolve().parents[1]

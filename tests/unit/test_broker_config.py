@@ -3,7 +3,11 @@
 from pathlib import Path
 
 from iii_kafka.processors.broker.config import (
-    BrokerConfig, new_cluster_id, render_log4j2, render_server_properties)
+    BrokerConfig,
+    new_cluster_id,
+    render_log4j2,
+    render_server_properties,
+)
 
 
 def _properties(text: str) -> dict[str, str]:

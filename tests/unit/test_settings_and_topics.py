@@ -1,7 +1,6 @@
 """Settings from the environment and topic specs: bad values get errors that name them."""
 
 import pytest
-
 from iii_kafka.processors.settings import DEFAULT_BOOTSTRAP, Settings, SettingsError
 from iii_kafka.topology.topics import TopicSpec, demo_topics
 
@@ -23,7 +22,7 @@ def test_bootstrap_servers_become_faust_urls(monkeypatch):
 @pytest.mark.parametrize("name,value,fragment", [
     ("IIIKAFKA_PARTITIONS", "four", "IIIKAFKA_PARTITIONS='four' is not an integer"),
     ("IIIKAFKA_PARTITIONS", "0", "IIIKAFKA_PARTITIONS=0 must be at least 1"),
-    ("IIIKAFKA_SESSION_TIMEOUT", "-3", "IIIKAFKA_SESSION_TIMEOUT=-3.0 must be positive"),
+    ("IIIKAFKA_SESSION_TIMEOUT", "-3", "IIIKAFKA_SESSION_TIMEOUT=-3.0 must be greater than 0.0"),
 ])
 def test_broken_settings_name_the_variable(monkeypatch, name, value, fragment):
     monkeypatch.setenv(name, value)
