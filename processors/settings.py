@@ -7,6 +7,7 @@ the embedded default, the local broker that `iii-kafka broker` starts on 127.0.0
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ class SettingsError(ValueError):
     """A setting has a value that cannot work; the message names the variable."""
 
 
-def _number_env(name: str, default: float, kind: type, minimum: float, strict: bool = False) -> Any:
+def _number_env(env: Mapping[str, str], name: str, default: float, kind: type, minimum: float,
+                strict: bool = False) -> Any:
     """An int or float from the environment, refused with a message naming the variable."""
-    raw = os.environ.get(name)
+    raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -49,16 +51,18 @@ class Settings:
     session_timeout_s: float = 10.0
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """From `env` (default: this process's environment)."""
+        env = os.environ if env is None else env
+        servers = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
         return cls(
             bootstrap_servers=servers or DEFAULT_BOOTSTRAP,
             bootstrap_is_embedded_default=not servers,
-            app_id=os.environ.get("IIIKAFKA_APP_ID", "iii-kafka"),
-            data_dir=Path(os.environ.get("IIIKAFKA_DATA_DIR", ".iii-kafka")),
-            partitions=_number_env("IIIKAFKA_PARTITIONS", 4, int, 1),
-            replication_factor=_number_env("IIIKAFKA_REPLICATION_FACTOR", 1, int, 1),
-            session_timeout_s=_number_env("IIIKAFKA_SESSION_TIMEOUT", 10.0, float, 0.0, strict=True),
+            app_id=env.get("IIIKAFKA_APP_ID", "iii-kafka"),
+            data_dir=Path(env.get("IIIKAFKA_DATA_DIR", ".iii-kafka")),
+            partitions=_number_env(env, "IIIKAFKA_PARTITIONS", 4, int, 1),
+            replication_factor=_number_env(env, "IIIKAFKA_REPLICATION_FACTOR", 1, int, 1),
+            session_timeout_s=_number_env(env, "IIIKAFKA_SESSION_TIMEOUT", 10.0, float, 0.0, strict=True),
         )
 
     @property

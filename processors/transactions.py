@@ -11,6 +11,7 @@ tables' changelog writes, so output, state and progress commit or abort together
 from __future__ import annotations
 
 import faust
+from faust.transport.consumer import TopicPartitionGroup
 from faust.types import EventT
 
 __all__ = ["send_in_transaction"]
@@ -29,8 +30,11 @@ async def send_in_transaction(
         await app.producer.send(topic, key, value, None, None, headers)
         return
     tp = source.message.tp
-    group = app.assignor.group_for_topic(tp.topic)
-    transactional_id = f"{app.conf.id}-{group}-{tp.partition}"
     manager = app.consumer.transactions
+    # The id Faust gives the producer that commits this source partition's offsets.
+    transactional_id = manager.transactional_id_format.format(
+        group_id=app.conf.id,
+        tpg=TopicPartitionGroup(tp.topic, tp.partition, app.assignor.group_for_topic(tp.topic)),
+    )
     await manager.producer.send(topic, key, value, None, None, headers,
                                 transactional_id=transactional_id)

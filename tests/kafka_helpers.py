@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from iii_kafka.processors.broker.readiness import free_port
+
+__all__ = ["end_offsets", "free_port", "get_json", "produce", "read_topic", "wait_for"]
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
@@ -73,12 +75,6 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
 def get_json(port: int, path: str, timeout: float = 5.0) -> object:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
         return json.loads(response.read())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.3):  # noqa: ANN001, ANN201

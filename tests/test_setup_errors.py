@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from iii_kafka.processors.broker.readiness import free_port
 from iii_kafka.processors.testing.cluster import start_test_cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,8 +47,8 @@ def test_port_in_use(tmp_path):
 
 
 def test_broker_that_does_not_come_up_in_time_names_its_log(tmp_path):
-    done = run_cli("broker", "--data-dir", str(tmp_path), "--port", str(_free_port()),
-                   "--controller-port", str(_free_port()), "--start-timeout", "1")
+    done = run_cli("broker", "--data-dir", str(tmp_path), "--port", str(free_port()),
+                   "--controller-port", str(free_port()), "--start-timeout", "1")
     line = one_error_line(done)
     assert "did not accept clients within 1s" in line
     assert str(tmp_path / "logs" / "server.log") in line
@@ -71,7 +72,7 @@ def test_maven_unable_to_resolve(tmp_path):
 
 
 def test_no_broker_at_the_configured_address():
-    done = run_cli("worker", env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}"})
+    done = run_cli("worker", env={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"})
     assert "no Kafka broker answers on KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:" in one_error_line(done)
 
 
@@ -87,8 +88,3 @@ def test_no_container_engine_is_a_clear_error_when_containers_are_required(tmp_p
     with pytest.raises(RuntimeError, match="IIIKAFKA_TEST_BROKER=container but no container engine"):
         start_test_cluster(tmp_path)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

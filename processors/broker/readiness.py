@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from confluent_kafka.admin import AdminClient
 
-__all__ = ["broker_answers", "port_is_free", "wait_until_ready"]
+__all__ = ["broker_answers", "free_port", "port_is_free", "wait_until_ready"]
 
 _quiet = logging.getLogger("iii_kafka.readiness.librdkafka")
 _quiet.addHandler(logging.NullHandler())
@@ -24,6 +24,13 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel has just handed out as free (for tests and side-by-side brokers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def _tcp_open(bootstrap_servers: str) -> bool:

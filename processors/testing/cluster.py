@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import enum
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..broker import BrokerConfig, LocalBroker
+from ..broker.readiness import free_port
 
 __all__ = ["ClusterSource", "TestCluster", "start_test_cluster"]
 
@@ -91,14 +91,9 @@ def _start_container() -> TestCluster:
 
 
 def _start_local_process(workdir: Path) -> TestCluster:
-    port, controller_port = _free_port(), _free_port()
+    port, controller_port = free_port(), free_port()
     broker = LocalBroker(BrokerConfig(data_dir=workdir, port=port, controller_port=controller_port)).start()
     description = (f"{ClusterSource.LOCAL_PROCESS.value}: pid {broker.pid}, "
                    f"bootstrap {broker.bootstrap_servers}, log {broker.config.server_log}")
     return TestCluster(broker.bootstrap_servers, ClusterSource.LOCAL_PROCESS, description, broker.stop)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -74,9 +74,7 @@ def worker_env(kafka_bootstrap_servers: str, kafka_app_id: str) -> dict[str, str
 @pytest.fixture
 def app_topics(worker_env: dict[str, str]) -> list[str]:
     """Creates the test app's topics (as a worker would at start); returns their names."""
-    settings = Settings(bootstrap_servers=worker_env["KAFKA_BOOTSTRAP_SERVERS"],
-                        bootstrap_is_embedded_default=False, app_id=worker_env["IIIKAFKA_APP_ID"],
-                        partitions=int(worker_env["IIIKAFKA_PARTITIONS"]))
+    settings = Settings.from_env(worker_env)
     specs = topology_topics(settings)
     ensure_topics(settings.bootstrap_servers, specs)
     return [spec.name for spec in specs]
