@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from iii_kafka.processors.broker.readiness import free_port
 
-__all__ = ["end_offsets", "free_port", "get_json", "produce", "read_topic", "wait_for"]
+__all__ = ["committed_offsets", "end_offsets", "free_port", "get_json", "produce", "read_topic", "wait_for"]
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
@@ -36,8 +36,11 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) 
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
-               read_committed: bool = True) -> list:
-    """Reads a topic from the start until `expected` records arrive or `timeout` passes."""
+               read_committed: bool = True, identity: Callable[[Message], object] | None = None) -> list:
+    """Reads a topic from the start until `expected` records arrive or `timeout` passes.
+
+    With `identity`, `expected` counts distinct identities, so duplicates do not end the read early.
+    """
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": f"reader-{time.monotonic_ns()}",
         "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -45,13 +48,17 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
     })
     consumer.subscribe([topic])
     records = []
+    seen: set[object] = set()
+    count = (lambda: len(seen)) if identity else (lambda: len(records))
     deadline = time.monotonic() + timeout
     try:
-        while len(records) < expected and time.monotonic() < deadline:
+        while count() < expected and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
             records.append(message)
+            if identity:
+                seen.add(identity(message))
         # a little longer, to see records beyond `expected` (duplicates)
         settle = time.monotonic() + 2.0
         while time.monotonic() < settle:
@@ -61,6 +68,15 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
     finally:
         consumer.close()
     return records
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in found}
+    finally:
+        consumer.close()
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from kafka_helpers import end_offsets, produce, read_topic
+from kafka_helpers import committed_offsets, end_offsets, produce, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -47,11 +47,24 @@ def test_sigkill_mid_stream_loses_no_output(
     time.sleep(1)
 
     worker_factory("w1")
-    committed = read_topic(kafka_bootstrap_servers, f"{kafka_app_id}.demo.counted", expected=total,
-                           timeout=120)
-    records = [json.loads(message.value()) for message in committed]
-    sources = {(record["partition"], record["offset"]) for record in records}
-    inputs = {(p, o) for p, count in end_offsets(
-        kafka_bootstrap_servers, f"{kafka_app_id}.demo.events", PARTITIONS).items() for o in range(count)}
-    assert sources == inputs, f"{len(inputs - sources)} inputs have no committed output"
-    record_property("duplicated_outputs", len(records) - len(sources))
+    counted = f"{kafka_app_id}.demo.counted"
+    committed = read_topic(kafka_bootstrap_servers, counted, expected=total, timeout=120,
+                           identity=_source)
+    sources = {_source(message) for message in committed}
+    events = f"{kafka_app_id}.demo.events"
+    inputs = {(p, o) for p, count in end_offsets(kafka_bootstrap_servers, events, PARTITIONS).items()
+              for o in range(count)}
+    missing = sorted(inputs - sources)
+    if missing:  # say enough to tell a lost write from a transaction still open
+        uncommitted = {_source(m) for m in read_topic(kafka_bootstrap_servers, counted, expected=total,
+                                                       timeout=20, read_committed=False, identity=_source)}
+        pytest.fail(f"{len(missing)} inputs have no committed output, e.g. {missing[:5]}; in the log "
+                    f"uncommitted: {[m in uncommitted for m in missing[:5]]}; group offsets "
+                    f"{committed_offsets(kafka_bootstrap_servers, kafka_app_id, events, PARTITIONS)}")
+    assert sources <= inputs, f"outputs for inputs that do not exist: {sorted(sources - inputs)[:5]}"
+    record_property("duplicated_outputs", len(committed) - len(sources))
+
+
+def _source(message) -> tuple[int, int]:  # noqa: ANN001
+    record = json.loads(message.value())
+    return record["partition"], record["offset"]
