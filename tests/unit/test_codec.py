@@ -1,0 +1,146 @@
+"""The codec without Kafka: round trips, agreement with fastavro, framing, and bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timezone
+
+import pytest
+from avro_strategies import json_like, records
+from fastavro import schemaless_writer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from iii_kafka.schemas import (AvroCodec, CorruptMessage, EncodeError, Event, NamedSchema, NotFramed,
+                               SchemaCatalog, SchemaError, UnknownSchema)
+from iii_kafka.schemas.catalog import fingerprint_of
+
+CODEC = AvroCodec()
+SCHEMAS = sorted(s.name for s in CODEC.catalog)
+
+
+def _fastavro_bytes(schema: NamedSchema, record: object) -> bytes:
+    out = io.BytesIO()
+    schemaless_writer(out, schema.parsed, record)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_every_schema_round_trips_and_writes_what_fastavro_writes(name: str) -> None:
+    schema = CODEC.catalog[name]
+
+    @settings(max_examples=60, deadline=None)
+    @given(records(schema.parsed))
+    def round_trip(record: object) -> None:
+        data = CODEC.encode_record(name, record)
+        assert data[:10] == b"\xc3\x01" + schema.fingerprint
+        assert data[10:] == _fastavro_bytes(schema, record)
+        decoded = CODEC.decode(data)
+        if name == "iii.kafka.Value" or schema.parsed["type"] != "record":
+            assert decoded == record
+        else:
+            assert decoded == Event(name, record) and decoded.schema == name
+
+    round_trip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_like(max_leaves=200))
+def test_deep_values_round_trip(value: object) -> None:
+    assert CODEC.decode(CODEC.encode(value)) == value
+
+
+def test_a_value_nested_hundreds_deep_round_trips() -> None:
+    value: object = "bottom"
+    for depth in range(300):
+        value = {"level": depth, "next": [value]} if depth % 2 else [value, None]
+    assert CODEC.decode(CODEC.encode(value)) == value
+
+
+@given(st.lists(st.integers(-(1 << 63), (1 << 63) - 1) | st.floats(allow_nan=False)))
+def test_numbers_keep_their_type(numbers: list) -> None:
+    decoded = CODEC.decode(CODEC.encode(numbers))
+    assert decoded == numbers and [type(n) for n in decoded] == [type(n) for n in numbers]
+
+
+def test_framing_is_avro_single_object_encoding() -> None:
+    # The Avro specification's CRC-64-AVRO fingerprint of the schema "null" is 0x63dd24e7cc258f8a,
+    # written little-endian after the marker.
+    assert fingerprint_of('"null"') == (0x63DD24E7CC258F8A).to_bytes(8, "little")
+    data = CODEC.encode({"a": 1})
+    assert data[:2] == b"\xc3\x01"
+    assert data[2:10] == CODEC.catalog["iii.kafka.Value"].fingerprint
+
+
+def test_a_missing_field_with_a_default_gets_it() -> None:
+    event = Event("iii.kafka.InvocationRequested", invocation_id="i-1", function_id="math::add",
+                  action="none", requested_at_ms=1, payload={"a": 1})
+    decoded = CODEC.decode(CODEC.encode(event))
+    assert decoded["attempt"] == 1 and decoded["queue"] is None and decoded["payload"] == {"a": 1}
+
+
+@pytest.mark.parametrize("data, error, words", [
+    (b'{"a": 1}', NotFramed, "no C3 01 marker"),
+    (b"\xc3\x01\x00\x01", NotFramed, "shorter than the 10-byte header"),
+    (b"\xc3\x01" + bytes(8) + b"\x00", UnknownSchema, "unknown writer schema fingerprint 0000000000000000"),
+])
+def test_bytes_that_are_not_our_messages_are_named(data: bytes, error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        CODEC.decode(data)
+
+
+def test_a_truncated_or_padded_or_garbled_message_is_corrupt() -> None:
+    data = CODEC.encode(Event("iii.kafka.StateChanged", scope="s", key="k", event_type="created",
+                              version=1, timestamp_ms=5, old_value=None, new_value={"n": "x" * 20}))
+    with pytest.raises(CorruptMessage, match="iii.kafka.StateChanged|truncated"):
+        CODEC.decode(data[:-5])
+    with pytest.raises(CorruptMessage, match="2 bytes left over"):
+        CODEC.decode(data + b"\x00\x00")
+    garbled = bytearray(data)
+    garbled[11] = 0xFF  # inside the scope string: not UTF-8
+    with pytest.raises(CorruptMessage):
+        CODEC.decode(bytes(garbled))
+
+
+def test_an_invalid_union_index_is_corrupt() -> None:
+    header = CODEC.catalog["iii.kafka.Value"].header
+    with pytest.raises(CorruptMessage, match="invalid Value union index 9"):
+        CODEC.decode(header + bytes([9 << 1]))
+
+
+@pytest.mark.parametrize("record, words", [
+    ({"invocation_id": 7}, "iii.kafka.InvocationRequested.invocation_id is int 7, expected a string"),
+    ({"invocation_id": "i", "function_id": "f", "action": "later", "requested_at_ms": 1, "payload": None},
+     "expected one of none, void, enqueue"),
+    ({"invocation_id": "i", "function_id": "f", "action": "none", "requested_at_ms": 1 << 64, "payload": 1},
+     "requested_at_ms is int .*, expected a 64-bit long"),
+    ({"invocation_id": "i", "function_id": "f", "action": "none", "requested_at_ms": 1,
+      "payload": {"when": object()}}, "object is not a JSON-like value"),
+    ({"invocation_id": "i", "function_id": "f", "action": "none", "requested_at_ms": 1,
+      "payload": {1: "x"}}, "map keys must be strings"),
+    ({"invocation_id": "i", "function_id": "f", "action": "none", "payload": 1},
+     "requested_at_ms"),
+])
+def test_a_record_that_does_not_fit_its_schema_names_the_field(record: dict, words: str) -> None:
+    with pytest.raises(EncodeError, match=f"cannot write iii.kafka.InvocationRequested: .*{words}"):
+        CODEC.encode(Event("iii.kafka.InvocationRequested", record))
+
+
+def test_an_unknown_schema_name_lists_the_known_ones() -> None:
+    with pytest.raises(SchemaError, match="unknown schema 'iii.kafka.Nope'; known: iii.kafka.DeadLetter"):
+        CODEC.encode(Event("iii.kafka.Nope", {}))
+
+
+def test_a_user_schema_the_compiler_leaves_to_fastavro_round_trips() -> None:
+    """A logical type and a union of two records: fastavro writes these (see compiler.py)."""
+    codec = AvroCodec(SchemaCatalog.engine())
+    value = json.loads(CODEC.catalog["iii.kafka.Value"].to_json())
+    codec.register({"type": "record", "name": "Order", "namespace": "shop", "fields": [
+        {"name": "placed_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "lines", "type": {"type": "array", "items": value}},
+        {"name": "choice", "type": [{"type": "record", "name": "A", "fields": [{"name": "a", "type": "int"}]},
+                                    {"type": "record", "name": "B", "fields": [{"name": "b", "type": "int"}]}]},
+    ]})
+    order = Event("shop.Order", placed_at=datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc),
+                  lines=[{"sku": "x", "n": 2}, None], choice={"b": 3})
+    assert codec.decode(codec.encode(order)) == order
