@@ -23,7 +23,8 @@ unit: setup
 setup: $(STAMP)
 	@docker/kafka/fetch-jars
 
-$(STAMP): pyproject.toml
+# setup.py compiles schemas/value.py and varint.py (Cython): a change to them needs a reinstall
+$(STAMP): pyproject.toml setup.py schemas/value.py schemas/varint.py
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -21,14 +21,17 @@ from fastavro.write import LOGICAL_WRITERS
 from .errors import CorruptMessage, EncodeError
 from .varint import read_block_count, read_long, read_size, write_length, write_long
 
-__all__ = ["JsonLike", "LOGICAL_TYPE", "VALUE_NAME", "decode_value", "encode_value", "install_fastavro_hooks",
-           "plain_value_defaults", "value_branches"]
+__all__ = ["JsonLike", "LOGICAL_TYPE", "MAX_DEPTH", "VALUE_NAME", "decode_value", "encode_value",
+           "install_fastavro_hooks", "plain_value_defaults", "value_branches"]
 
 JsonLike = Union[None, bool, int, float, str, bytes, list["JsonLike"], dict[str, "JsonLike"]]
 
 LOGICAL_TYPE = "iii-value"
 VALUE_NAME = "iii.kafka.Value"
 _BRANCHES = ("null", "boolean", "long", "double", "string", "bytes", "array", "map")
+# Deeper values are refused, not recursed into: a poison message (or a dict that holds itself)
+# must give an error, never exhaust the stack of the compiled module.
+MAX_DEPTH = 500
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _pack_double = struct.Struct("<d").pack
 _unpack_double = struct.Struct("<d").unpack_from
@@ -45,9 +48,11 @@ def value_branches(value_schema: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(b if isinstance(b, str) else b["type"] for b in union)
 
 
-def encode_value(out: bytearray, value: Any) -> None:
+def encode_value(out: bytearray, value: Any, depth: int = 0) -> None:
     """Appends the Avro binary encoding of `value` as an `iii.kafka.Value` to `out`."""
     kind = type(value)
+    if depth > MAX_DEPTH and (kind is dict or kind is list or kind is tuple):
+        raise EncodeError(f"value nested deeper than {MAX_DEPTH} levels (or a container holds itself)")
     if kind is str:
         data = value.encode()
         out.append(_STRING)
@@ -63,7 +68,7 @@ def encode_value(out: bytearray, value: Any) -> None:
                 data = key.encode()
                 write_length(out, len(data))
                 out += data
-                encode_value(out, item)
+                encode_value(out, item, depth + 1)
         out.append(0)
     elif kind is int:
         if not _LONG_MIN <= value <= _LONG_MAX:
@@ -83,14 +88,14 @@ def encode_value(out: bytearray, value: Any) -> None:
         if value:
             write_length(out, len(value))
             for item in value:
-                encode_value(out, item)
+                encode_value(out, item, depth + 1)
         out.append(0)
     elif kind is bytes:
         out.append(_BYTES)
         write_length(out, len(value))
         out += value
     else:
-        encode_value(out, _plain(value))
+        encode_value(out, _plain(value), depth)
 
 
 def _plain(value: Any) -> Any:
@@ -113,7 +118,7 @@ def _plain(value: Any) -> Any:
                       "string, bytes, list or string-keyed map)")
 
 
-def decode_value(data: bytes, pos: int) -> tuple[Any, int]:
+def decode_value(data: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
     """Reads one `iii.kafka.Value` at `pos`; returns the plain value and the position after it.
 
     Lengths are not checked against the end of `data` here: a length that runs past it leaves the
@@ -121,6 +126,8 @@ def decode_value(data: bytes, pos: int) -> tuple[Any, int]:
     """
     tag = data[pos]
     pos += 1
+    if depth > MAX_DEPTH and (tag == _MAP or tag == _ARRAY):
+        raise CorruptMessage(f"value nested deeper than {MAX_DEPTH} levels")
     if tag == _STRING:
         size = data[pos]
         if size < 0x80 and not size & 1:
@@ -147,7 +154,7 @@ def decode_value(data: bytes, pos: int) -> tuple[Any, int]:
                 else:
                     size, pos = read_size(data, pos)
                 end = pos + size
-                result[data[pos:end].decode()], pos = decode_value(data, end)
+                result[data[pos:end].decode()], pos = decode_value(data, end, depth + 1)
             count, pos = read_block_count(data, pos)
         return result, pos
     if tag == _LONG:
@@ -166,7 +173,7 @@ def decode_value(data: bytes, pos: int) -> tuple[Any, int]:
         count, pos = read_block_count(data, pos)
         while count:
             for _ in range(count):
-                item, pos = decode_value(data, pos)
+                item, pos = decode_value(data, pos, depth + 1)
                 items.append(item)
             count, pos = read_block_count(data, pos)
         return items, pos

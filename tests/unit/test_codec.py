@@ -5,15 +5,29 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timezone
+from importlib.machinery import SourceFileLoader
+from types import ModuleType
 
 import pytest
 from avro_strategies import json_like, records
 from fastavro import schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iii_kafka.schemas import (AvroCodec, CorruptMessage, EncodeError, Event, NamedSchema, NotFramed,
-                               SchemaCatalog, SchemaError, UnknownSchema)
+from iii_kafka.schemas import (
+    SCHEMA_DIR,
+    AvroCodec,
+    CorruptMessage,
+    EncodeError,
+    Event,
+    NamedSchema,
+    NotFramed,
+    SchemaCatalog,
+    SchemaError,
+    UnknownSchema,
+)
 from iii_kafka.schemas.catalog import fingerprint_of
+from iii_kafka.schemas.value import MAX_DEPTH, encode_value
+from iii_kafka.schemas.varint import read_long
 
 CODEC = AvroCodec()
 SCHEMAS = sorted(s.name for s in CODEC.catalog)
@@ -57,10 +71,48 @@ def test_a_value_nested_hundreds_deep_round_trips() -> None:
     assert CODEC.decode(CODEC.encode(value)) == value
 
 
+def test_values_nested_past_the_limit_are_refused_not_recursed_into() -> None:
+    deep: list = []
+    for _ in range(MAX_DEPTH + 10):
+        deep = [deep]
+    with pytest.raises(EncodeError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        CODEC.encode(deep)
+    itself: dict = {}
+    itself["me"] = itself
+    with pytest.raises(EncodeError, match="or a container holds itself"):
+        CODEC.encode(itself)
+    crafted = CODEC.catalog["iii.kafka.Value"].header + b"\x0c\x02" * 100_000  # arrays of one array...
+    with pytest.raises(CorruptMessage, match=f"nested deeper than {MAX_DEPTH} levels"):
+        CODEC.decode(crafted)
+
+
 @given(st.lists(st.integers(-(1 << 63), (1 << 63) - 1) | st.floats(allow_nan=False)))
 def test_numbers_keep_their_type(numbers: list) -> None:
     decoded = CODEC.decode(CODEC.encode(numbers))
     assert decoded == numbers and [type(n) for n in decoded] == [type(n) for n in numbers]
+
+
+def _source_module(name: str) -> ModuleType:
+    """`schemas/<name>.py` run as plain Python, even where setup.py compiled it with Cython."""
+    loader = SourceFileLoader(f"iii_kafka.schemas._source_{name}", str(SCHEMA_DIR / f"{name}.py"))
+    module = ModuleType(loader.name)
+    module.__package__ = "iii_kafka.schemas"
+    loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=100, deadline=None)
+@given(json_like(max_leaves=60), st.integers(-(1 << 63), (1 << 63) - 1))
+def test_the_compiled_and_the_plain_python_codec_agree(value: object, number: int) -> None:
+    source_value, source_varint = _source_module("value"), _source_module("varint")
+    compiled, plain = bytearray(), bytearray()
+    encode_value(compiled, value)
+    source_value.encode_value(plain, value)
+    assert plain == compiled
+    assert source_value.decode_value(bytes(plain), 0) == (value, len(plain))
+    out = bytearray()
+    source_varint.write_long(out, number)
+    assert source_varint.read_long(bytes(out), 0) == read_long(bytes(out), 0) == (number, len(out))
 
 
 def test_framing_is_avro_single_object_encoding() -> None:
@@ -135,11 +187,12 @@ def test_a_user_schema_the_compiler_leaves_to_fastavro_round_trips() -> None:
     """A logical type and a union of two records: fastavro writes these (see compiler.py)."""
     codec = AvroCodec(SchemaCatalog.engine())
     value = json.loads(CODEC.catalog["iii.kafka.Value"].to_json())
+    one_of_two = [{"type": "record", "name": name, "fields": [{"name": name.lower(), "type": "int"}]}
+                  for name in ("A", "B")]
     codec.register({"type": "record", "name": "Order", "namespace": "shop", "fields": [
         {"name": "placed_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
         {"name": "lines", "type": {"type": "array", "items": value}},
-        {"name": "choice", "type": [{"type": "record", "name": "A", "fields": [{"name": "a", "type": "int"}]},
-                                    {"type": "record", "name": "B", "fields": [{"name": "b", "type": "int"}]}]},
+        {"name": "choice", "type": one_of_two},
     ]})
     order = Event("shop.Order", placed_at=datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc),
                   lines=[{"sku": "x", "n": 2}, None], choice={"b": 3})
