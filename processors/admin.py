@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-from iii_kafka.topology.topics import TopicSpec, demo_topics
+from iii_kafka.topology.topics import TopicSpec, dead_letter_topic, demo_topics, schema_topic
 
 from .settings import Settings
 
@@ -55,5 +55,9 @@ def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], timeout: f
 
 
 def app_topics(settings: Settings) -> list[TopicSpec]:
-    """Every topic the app's agents read or write, named under its app id."""
-    return demo_topics(settings.app_id, settings.partitions, settings.replication_factor).all()
+    """Every topic the app's agents read or write: its own, named under its app id, and the
+    cluster's schema topic."""
+    partitions, replication = settings.partitions, settings.replication_factor
+    return [*demo_topics(settings.app_id, partitions, replication).all(),
+            dead_letter_topic(settings.app_id, partitions, replication),
+            schema_topic(settings.schema_topic, replication)]

@@ -7,15 +7,20 @@ environment (see `settings.py`), so every worker process is configured the same 
 from __future__ import annotations
 
 import faust
+from iii_kafka.topology.topics import dead_letter_topic
 
+from .dead_letters import DeadLetters
 from .demo import counter
+from .processing import EventProcessing
+from .serialization import AVRO, install_codecs
 from .settings import Settings
 
 __all__ = ["app", "create_app"]
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A Faust app with RocksDB tables (rocksdict) and exactly-once processing."""
+    """A Faust app with RocksDB tables (rocksdict), exactly-once processing and Avro values."""
+    codec = install_codecs(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
@@ -27,11 +32,15 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer=AVRO,
         autodiscover=False,
         origin="iii_kafka.processors.app",
         web_port=6066,
     )
-    counter.install(app, settings)
+    dead_letters = DeadLetters(app, codec, dead_letter_topic(settings.app_id, settings.partitions).name)
+    processing = EventProcessing(app, dead_letters)
+    counter.install(app, settings, processing, codec)
     return app
 
 

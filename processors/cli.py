@@ -5,6 +5,7 @@
     iii-kafka dev               a local broker plus workers, for development; Ctrl-C stops all
     iii-kafka demo send NAME..  send events to the demo counter
     iii-kafka topics            create the topology's topics (workers do this too)
+    iii-kafka schemas ACTION    check, publish, list or freeze the event schemas
 
 Errors are one line; `--verbose` shows the detail.
 """
@@ -18,17 +19,20 @@ import sys
 from pathlib import Path
 
 from confluent_kafka import KafkaException
+from iii_kafka.schemas import CodecError, SchemaError, SchemaStoreError
 
 from .admin import TopicError, app_topics, ensure_topics
 from .broker import BrokerConfig, BrokerError, LocalBroker, broker_answers
 from .children import stop_on_signals
+from .schema_commands import add_schema_commands, publish_schemas
 from .settings import Settings, SettingsError
 from .workers import WorkerError
 
 __all__ = ["main"]
 
 APP_MODULE = "iii_kafka.processors.app:app"
-EXPECTED_ERRORS = (BrokerError, SettingsError, TopicError, WorkerError, KafkaException)
+EXPECTED_ERRORS = (BrokerError, SettingsError, TopicError, WorkerError, KafkaException, SchemaError,
+                   SchemaStoreError, CodecError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 
     topics = commands.add_parser("topics", help="create the topology's topics if they are missing")
     topics.set_defaults(run=_run_topics)
+
+    add_schema_commands(commands, _require_cluster)
     return parser
 
 
@@ -135,6 +141,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     _require_cluster(settings)
     # Faust subscribes once at start and ignores topics that do not exist yet: create them first.
     ensure_topics(settings.bootstrap_servers, app_topics(settings))
+    publish_schemas(settings)  # before any message that uses them
     settings.tables_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     from faust.cli.faust import cli
 

@@ -49,6 +49,7 @@ class Settings:
     partitions: int = 4
     replication_factor: int = 1
     session_timeout_s: float = 10.0
+    schema_topic: str = "_iii_schemas"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -63,6 +64,7 @@ class Settings:
             partitions=_number_env(env, "IIIKAFKA_PARTITIONS", 4, int, 1),
             replication_factor=_number_env(env, "IIIKAFKA_REPLICATION_FACTOR", 1, int, 1),
             session_timeout_s=_number_env(env, "IIIKAFKA_SESSION_TIMEOUT", 10.0, float, 0.0, strict=True),
+            schema_topic=env.get("IIIKAFKA_SCHEMA_TOPIC", "").strip() or "_iii_schemas",
         )
 
     @property

@@ -136,6 +136,7 @@ class AvroCodec:
                               f"codec's {_EXPECTED_BRANCHES}")
         self._plans: dict[str, _Plan] = {}
         self._readers: dict[bytes, Callable[[bytes], Any]] = {}  # fingerprint -> decode function
+        self._unknown: set[bytes] = set()
 
     def register(self, schema: NamedSchema | Mapping[str, Any] | str) -> NamedSchema:
         """Adds a schema this process writes (a function's request or response type, say), or a new
@@ -221,8 +222,15 @@ class AvroCodec:
         return read
 
     def _look_up(self, fingerprint: bytes) -> NamedSchema:
-        found = self.store.lookup(fingerprint) if self.store is not None else None
+        # A writer publishes before its first message, so a fingerprint the topic lacks now stays
+        # unknown: remembering it keeps a flood of garbage from re-reading the topic each time.
+        found = None
+        if self.store is not None and fingerprint not in self._unknown:
+            found = self.store.lookup(fingerprint)
         if found is None:
+            if len(self._unknown) > 10_000:
+                self._unknown.clear()
+            self._unknown.add(fingerprint)
             where = "the schema topic" if self.store is not None else "this process (no schema topic)"
             raise UnknownSchema(f"unknown writer schema fingerprint {fingerprint.hex()}: not in {where}")
         self.catalog.remember(found)

@@ -13,8 +13,9 @@ from iii_kafka.processors.broker.readiness import free_port
 __all__ = ["committed_offsets", "end_offsets", "free_port", "get_json", "produce", "read_topic", "wait_for"]
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
-    """Writes (key, value) records with acks=all; returns how many were acknowledged."""
+def produce(bootstrap: str, topic: str, records: Iterable[tuple]) -> int:
+    """Writes (key, value) or (key, value, headers) records with acks=all, in order; returns how
+    many were acknowledged."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5})
     acked = 0
@@ -27,8 +28,9 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) 
         else:
             errors.append(error.str())
 
-    for key, value in records:
-        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    for key, value, *headers in records:
+        producer.produce(topic, key=key, value=value, headers=headers[0] if headers else None,
+                         on_delivery=delivered)
         producer.poll(0)
     assert producer.flush(30) == 0, "records left undelivered"
     assert not errors, errors[:3]

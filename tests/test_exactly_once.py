@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
+from iii_kafka.schemas import AvroCodec
 from kafka_helpers import committed_offsets, end_offsets, produce, read_topic
 
 pytestmark = pytest.mark.kafka
 
 PARTITIONS = 4
+READER = AvroCodec()  # decoding the engine's own schemas needs no schema topic
 
 
-def _events(count: int) -> list[tuple[bytes, bytes]]:
-    return [(f"k{i % 13}".encode(), json.dumps({"n": i}).encode()) for i in range(count)]
+def _events(codec: AvroCodec, count: int) -> list[tuple[bytes, bytes]]:
+    return [(f"k{i % 13}".encode(), codec.encode({"n": i})) for i in range(count)]
 
 
 def test_outputs_are_transactional_and_visible_to_read_committed(
-        worker_factory, kafka_bootstrap_servers, kafka_app_id):
+        worker_factory, kafka_bootstrap_servers, kafka_app_id, avro_codec):
     worker_factory("w1")
-    produce(kafka_bootstrap_servers, f"{kafka_app_id}.demo.events", _events(200))
+    produce(kafka_bootstrap_servers, f"{kafka_app_id}.demo.events", _events(avro_codec, 200))
 
     committed = read_topic(kafka_bootstrap_servers, f"{kafka_app_id}.demo.counted", expected=200)
     assert len(committed) == 200
@@ -30,7 +31,7 @@ def test_outputs_are_transactional_and_visible_to_read_committed(
 
 
 def test_sigkill_mid_stream_loses_no_output(
-        app_topics, worker_factory, kafka_bootstrap_servers, kafka_app_id, record_property):
+        app_topics, worker_factory, kafka_bootstrap_servers, kafka_app_id, record_property, avro_codec):
     """Every input's output is committed after a SIGKILL in the middle of the stream.
 
     Duplicates are counted and reported, not asserted: with our two fixes they dropped from 929
@@ -38,7 +39,7 @@ def test_sigkill_mid_stream_loses_no_output(
     idempotency of the functions and state issues is what makes them 0.
     """
     total = 20000
-    produce(kafka_bootstrap_servers, f"{kafka_app_id}.demo.events", _events(total))
+    produce(kafka_bootstrap_servers, f"{kafka_app_id}.demo.events", _events(avro_codec, total))
     worker = worker_factory("w1")
     # Let it commit some transactions, then kill it in the middle of the stream.
     seen = read_topic(kafka_bootstrap_servers, f"{kafka_app_id}.demo.counted", expected=1000, timeout=60)
@@ -66,5 +67,5 @@ def test_sigkill_mid_stream_loses_no_output(
 
 
 def _source(message) -> tuple[int, int]:  # noqa: ANN001
-    record = json.loads(message.value())
+    record = READER.decode(message.value())
     return record["partition"], record["offset"]

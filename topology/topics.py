@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-__all__ = ["TopicSpec", "DemoTopics", "demo_topics"]
+from iii_kafka.schemas.schema_topic import SCHEMA_TOPIC_CONFIG, SCHEMA_TOPIC_PARTITIONS
+
+__all__ = ["TopicSpec", "DemoTopics", "dead_letter_topic", "demo_topics", "schema_topic"]
 
 _FOREVER = "-1"
 
@@ -53,3 +55,15 @@ def demo_topics(namespace: str, partitions: int, replication_factor: int = 1) ->
         events=TopicSpec.log(f"{namespace}.demo.events", partitions, replication_factor),
         counted=TopicSpec.log(f"{namespace}.demo.counted", partitions, replication_factor),
     )
+
+
+def dead_letter_topic(namespace: str, partitions: int, replication_factor: int = 1) -> TopicSpec:
+    """Records an app's processors could not handle, with the reason and the original bytes.
+    Kept forever: a dead letter is evidence, and redrive reads it back."""
+    return TopicSpec.log(f"{namespace}.dead-letters", partitions, replication_factor)
+
+
+def schema_topic(name: str, replication_factor: int = 1) -> TopicSpec:
+    """The cluster's schema topic (see `schemas/schema_topic.py`): compacted, one partition."""
+    return TopicSpec(name, SCHEMA_TOPIC_PARTITIONS, replication_factor,
+                     MappingProxyType(dict(SCHEMA_TOPIC_CONFIG)))

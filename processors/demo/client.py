@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaException, Producer
+from iii_kafka.schemas import AvroCodec
+from iii_kafka.schemas.schema_topic import KafkaSchemaTopic
 from iii_kafka.topology.topics import demo_topics
 
 from ..settings import Settings
@@ -15,6 +18,8 @@ __all__ = ["send_events"]
 def send_events(settings: Settings, names: Iterable[str]) -> str:
     """One event per name, keyed by the name; returns the topic. Raises if any write fails."""
     topic = demo_topics(settings.app_id, settings.partitions).events.name
+    codec = AvroCodec(store=KafkaSchemaTopic(settings.bootstrap_servers, settings.schema_topic,
+                                             replication_factor=settings.replication_factor))
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers,
                          "enable.idempotence": True, "acks": "all"})
     failures: list[str] = []
@@ -24,7 +29,8 @@ def send_events(settings: Settings, names: Iterable[str]) -> str:
             failures.append(f"{message.key()!r}: {error.str()}")
 
     for name in names:
-        producer.produce(topic, key=name.encode(), value=b"{}", on_delivery=delivered)
+        event = {"name": name, "sent_at_ms": int(time.time() * 1000)}
+        producer.produce(topic, key=name.encode(), value=codec.encode(event), on_delivery=delivered)
     remaining = producer.flush(30)
     if remaining or failures:
         raise KafkaException(f"{remaining} event(s) undelivered, failures: {failures[:3]}")

@@ -6,6 +6,7 @@ Fixtures:
     app_topics               creates the test app's topics up front (before producing to them)
     worker_env               the environment a worker of this test runs with
     worker_factory           starts `iii-kafka worker` processes; stops them after the test
+    avro_codec               the engine's codec, publishing to the cluster's schema topic
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import pytest  # noqa: E402
+from iii_kafka.schemas import AvroCodec  # noqa: E402
+from iii_kafka.schemas.schema_topic import KafkaSchemaTopic  # noqa: E402
 
 from ..admin import app_topics as topology_topics  # noqa: E402
 from ..admin import ensure_topics  # noqa: E402
@@ -96,3 +99,12 @@ def worker_factory(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Calla
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def avro_codec(worker_env: dict[str, str]) -> Iterator[AvroCodec]:
+    """Encodes as the engine does: each schema is published before the first message using it."""
+    settings = Settings.from_env(worker_env)
+    store = KafkaSchemaTopic(settings.bootstrap_servers, settings.schema_topic)
+    yield AvroCodec(store=store)
+    store.close()
