@@ -14,13 +14,17 @@ the generic `iii.kafka.Value`. The bytes are written and read by code compiled p
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError, validate
 
+from . import value as value_module
+from . import varint as varint_module
 from .catalog import NamedSchema, SchemaCatalog
 from .compiler import Unsupported, compile_schema
 from .errors import CodecError, CorruptMessage, EncodeError, NotFramed, SchemaError, UnknownSchema
@@ -34,6 +38,21 @@ _HEADER_SIZE = 10
 _EXPECTED_BRANCHES = ("null", "boolean", "long", "double", "string", "bytes", "array", "map")
 
 install_fastavro_hooks()
+
+
+def _warn_if_build_is_stale() -> None:
+    """setup.py compiles value.py and varint.py in place; a later edit of the .py is shadowed by
+    the old binary until the package is reinstalled, so say so rather than run stale code."""
+    for module in (value_module, varint_module):
+        binary = Path(module.__file__)
+        source = binary.with_name(module.__name__.rpartition(".")[2] + ".py")
+        compiled = binary.suffix in (".so", ".pyd")
+        if compiled and source.exists() and source.stat().st_mtime > binary.stat().st_mtime:
+            warnings.warn(f"{binary.name} is older than {source.name}: reinstall (make setup, or "
+                          "pip install -e .) to recompile it", RuntimeWarning, stacklevel=2)
+
+
+_warn_if_build_is_stale()
 
 
 class Event(dict):
