@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
 from iii_kafka.processors.cli import main
 from iii_kafka.schemas import AvroCodec, Event, SchemaCatalog, UnknownSchema, load_directory
 from iii_kafka.schemas.schema_topic import KafkaSchemaTopic
@@ -85,3 +86,19 @@ def test_schemas_check_against_the_schema_topic(kafka_bootstrap_servers, schema_
     assert "shop.OrderPlaced: cannot read events written with its version" in out
     assert "amount" in out and "type_mismatch" in out
     assert "customer" in out and "reader_field_missing_default_value" in out
+
+
+def test_the_schema_topic_is_compacted_and_a_schema_is_published_once(
+        kafka_bootstrap_servers, kafka_app_id, schema_topic_name):
+    for _ in range(2):  # two writer processes, each starting with an empty cache
+        writer = _codec_with(kafka_bootstrap_servers, schema_topic_name, "v1")
+        writer.encode(Event("shop.OrderPlaced", ORDERS_V1[0]))
+    v1 = load_directory(FIXTURES / "v1")[0]
+    records = read_topic(kafka_bootstrap_servers, schema_topic_name, expected=1, timeout=15)
+    assert [m.key() for m in records] == [v1.fingerprint_hex.encode()]
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap_servers})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, schema_topic_name)
+    configs = admin.describe_configs([resource])[resource].result(timeout=15)
+    assert configs["cleanup.policy"].value == "compact"
+    assert len(admin.list_topics(schema_topic_name, timeout=15).topics[schema_topic_name].partitions) == 1
