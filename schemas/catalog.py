@@ -22,8 +22,8 @@ from fastavro.schema import (
     to_parsing_canonical_form,
 )
 
+from .defaults import python_defaults
 from .errors import SchemaError
-from .value import plain_value_defaults
 
 __all__ = ["NAMESPACE", "SCHEMA_DIR", "NamedSchema", "SchemaCatalog", "fingerprint_of", "load_directory"]
 
@@ -59,7 +59,7 @@ class NamedSchema:
             raise SchemaError("only named types (record, enum, fixed) can be written as events")
         canonical = to_parsing_canonical_form(parsed)
         return cls(name, schema, canonical, fingerprint_of(canonical),
-                   plain_value_defaults(parse_schema(parsed, named_schemas={})))
+                   python_defaults(parse_schema(parsed, named_schemas={})))
 
     @property
     def fingerprint_hex(self) -> str:

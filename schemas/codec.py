@@ -13,6 +13,8 @@ the generic `iii.kafka.Value`. The bytes are written and read by code compiled p
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import warnings
 from collections.abc import Callable, Mapping
@@ -119,10 +121,30 @@ class _Plan:
         out += stream.getvalue()
 
     def _fastavro_read(self, data: bytes, pos: int) -> tuple[Any, int]:
-        stream = io.BytesIO(data)
-        stream.seek(pos)
-        record = schemaless_reader(stream, self.schema.parsed, None)
-        return record, stream.tell()
+        return _guarded_fastavro_read(data, self.schema, None)
+
+
+def _guarded_fastavro_read(data: bytes, writer: NamedSchema, reader: NamedSchema | None) -> tuple[Any, int]:
+    """fastavro's reader (and its schema resolution), after a compiled reader has checked the bytes:
+    fastavro recurses in C without a limit, so hostile nesting would crash the process; the check
+    refuses it with an error instead."""
+    check = _checker(writer)
+    if check is not None:
+        _, end = check(data, _HEADER_SIZE)
+        _check_end(data, end)
+    stream = io.BytesIO(data)
+    stream.seek(_HEADER_SIZE)
+    record = schemaless_reader(stream, writer.parsed, reader.parsed if reader is not None else None)
+    # fastavro fills missing fields with the schema's own default objects: never hand those out
+    return (copy.deepcopy(record) if reader is not None else record), stream.tell()
+
+
+@functools.lru_cache(maxsize=1024)
+def _checker(schema: NamedSchema) -> Callable[[bytes, int], tuple[Any, int]] | None:
+    try:
+        return compile_schema(schema.parsed, reading_only=True).read
+    except Unsupported:
+        return None
 
 
 def _corrupt(schema: NamedSchema, exc: Exception) -> CodecError:
@@ -206,6 +228,8 @@ class AvroCodec:
 
     @staticmethod
     def _explain(plan: _Plan, record: Any, exc: Exception) -> str:
+        if isinstance(exc, RecursionError):  # fastavro's validation would recurse without a limit
+            return "record nested too deeply (or a record that holds itself)"
         if not isinstance(record, Mapping) and not plan.is_value:
             return f"expected a mapping of fields, got {type(record).__name__}"
         try:
@@ -220,6 +244,8 @@ class AvroCodec:
 
     def decode(self, data: bytes) -> Any:
         """The record (`Event`) or plain value a framed message holds. Raises `CodecError`s."""
+        if type(data) is not bytes:
+            data = bytes(data)  # bytearray, memoryview: the fingerprint must be hashable
         read = self._readers.get(data[2:_HEADER_SIZE]) if data[:2] == _MARKER else None
         if read is None:
             read = self._reader_for(data)
@@ -258,13 +284,11 @@ class AvroCodec:
     @staticmethod
     def _resolve(data: bytes, writer: NamedSchema, reader: NamedSchema | None) -> Any:
         """A message of another version (or of a schema this process does not use)."""
-        stream = io.BytesIO(data)
-        stream.seek(_HEADER_SIZE)
         try:
-            record = schemaless_reader(stream, writer.parsed, reader.parsed if reader is not None else None)
+            record, end = _guarded_fastavro_read(data, writer, reader)
         except Exception as exc:
             raise _corrupt(writer, exc) from exc
-        _check_end(data, stream.tell())
+        _check_end(data, end)
         if writer.name == VALUE_SCHEMA or writer.parsed["type"] != "record":
             return record
         return Event(writer.name, record)

@@ -9,6 +9,13 @@ lengths, small longs, `["null", X]` unions, enums by table, `iii.kafka.Value` th
 fastavro stays the reference: the property tests check that both write the same bytes, and the
 codec uses fastavro for what is not compiled here (`Unsupported`: logical types other than
 `iii-value`, unions whose branches Python types cannot tell apart) and for schema resolution.
+A reader compiled with `reading_only=True` accepts those schemas too (it reads logical types as
+their underlying type, and branches by index): the codec runs it over bytes before fastavro sees
+them, because this reader refuses hostile nesting with an error where fastavro's recursion in C
+would take the process down.
+
+Nothing from a schema enters the generated source except through `repr()` or `constant()`, so a
+schema cannot inject code; generated names come from a counter.
 """
 
 from __future__ import annotations
@@ -47,29 +54,37 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True)
 class Compiled:
-    write: Writer
+    write: Writer | None  # None when compiled for reading only
     read: Reader
     source: str  # the generated code, for debugging
-
-
-def _past_end(what: str) -> CorruptMessage:
-    return CorruptMessage(f"{what} runs past the end of the message")
 
 
 def _bad(path: str, expected: str, value: Any) -> EncodeError:
     return EncodeError(f"{path} is {type(value).__name__} {value!r:.60}, expected {expected}")
 
 
+def _out_of_range(what: str, value: Any) -> CorruptMessage:
+    return CorruptMessage(f"{what} {value} out of range")
+
+
+def _encoded_long(n: int) -> bytes:
+    out = bytearray()
+    write_long(out, n)
+    return bytes(out)
+
+
 class _Generator:
     """Emits one writer and one reader function per named type, and inline code for the rest."""
 
-    def __init__(self, types: dict[str, str]) -> None:
+    def __init__(self, types: dict[str, str], reading_only: bool) -> None:
         self.types = types  # full name -> record, enum or fixed
+        self.reading_only = reading_only
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
             "_write_long": write_long, "_read_long": read_long, "_read_size": read_size,
-            "_read_block": read_block_count, "_write_length": write_length, "_past_end": _past_end,
-            "_bad": _bad, "_encode_value": encode_value, "_decode_value": decode_value,
+            "_read_block": read_block_count, "_write_length": write_length,
+            "_bad": _bad, "_out_of_range": _out_of_range, "_encode_value": encode_value,
+            "_decode_value": decode_value,
             "_pack_float": struct.Struct("<f").pack, "_pack_double": struct.Struct("<d").pack,
             "_unpack_float": struct.Struct("<f").unpack_from,
             "_unpack_double": struct.Struct("<d").unpack_from,
@@ -92,8 +107,8 @@ class _Generator:
         name = schema["name"]
         if name in self.functions:
             return self.functions[name]
-        ident = "".join(c if c.isalnum() else "_" for c in name)
-        writer, reader = f"_w_{ident}", f"_r_{ident}"
+        serial = next(self._ids)
+        writer, reader = f"_write{serial}", f"_read{serial}"
         self.functions[name] = (writer, reader)
         kind = schema["type"]
         if kind == "record":
@@ -111,8 +126,7 @@ class _Generator:
             self.lines += [f"def {writer}(out, v):", "    _encode_value(out, v)",
                            f"def {reader}(data, pos):", "    return _decode_value(data, pos)"]
             return
-        if schema.get("logicalType"):
-            raise Unsupported(f"logical type {schema['logicalType']} on {schema['name']}")
+        self._refuse_logical_type(schema)
         body: list[str] = []
         read_body: list[str] = []
         read_fields: list[str] = []
@@ -120,23 +134,27 @@ class _Generator:
             name, kind = field["name"], field["type"]
             path = f"{schema['name']}.{name}"
             local = self.fresh("f")
-            if "default" in field:
-                body.append(f"    {local} = r.get({name!r}, {self.constant(field['default'])})")
-            elif isinstance(kind, list) and "null" in kind:
-                body.append(f"    {local} = r.get({name!r})")
-            else:
-                body.append(f"    {local} = r[{name!r}]")
-            body += self.write(kind, local, path, "    ")
+            if not self.reading_only:
+                if "default" in field:
+                    body.append(f"    {local} = r.get({name!r}, {self.constant(field['default'])})")
+                elif isinstance(kind, list) and "null" in kind:
+                    body.append(f"    {local} = r.get({name!r})")
+                else:
+                    body.append(f"    {local} = r[{name!r}]")
+                body += self.write(kind, local, path, "    ")
             read_body += self.read(kind, local, "    ")
             read_fields.append(f"{name!r}: {local}")
-        self.lines += [f"def {writer}(out, r):", *body, "    return None"]
+        if not self.reading_only:
+            self.lines += [f"def {writer}(out, r):", *body, "    return None"]
         self.lines += [f"def {reader}(data, pos):", *read_body,
                        f"    return {{{', '.join(read_fields)}}}, pos"]
 
     def _enum(self, schema: dict[str, Any], writer: str, reader: str) -> None:
         symbols = schema["symbols"]
+        if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+            raise Unsupported("enum symbols must be a list of strings")
         table = self.constant({s: _encoded_long(i) for i, s in enumerate(symbols)})
-        names = self.constant(tuple(symbols))
+        names, what = self.constant(tuple(symbols)), self.constant(f"enum index of {schema['name']}")
         expected = self.constant(f"one of {', '.join(symbols)}")
         self.lines += [
             f"def {writer}(out, v, path={schema['name']!r}):",
@@ -147,14 +165,15 @@ class _Generator:
             f"def {reader}(data, pos):",
             "    index, pos = _read_size(data, pos)",
             f"    if index >= {len(symbols)}:",
-            f"        raise _CorruptMessage(f'enum index {{index}} out of range for {schema['name']}')",
+            f"        raise _out_of_range({what}, index)",
             f"    return {names}[index], pos",
         ]
 
     def _fixed(self, schema: dict[str, Any], writer: str, reader: str) -> None:
-        if schema.get("logicalType"):
-            raise Unsupported(f"logical type {schema['logicalType']} on {schema['name']}")
+        self._refuse_logical_type(schema)
         size = schema["size"]
+        if type(size) is not int or size < 0:
+            raise Unsupported(f"fixed size {size!r} is not a non-negative integer")
         self.lines += [
             f"def {writer}(out, v, path={schema['name']!r}):",
             f"    if type(v) is not bytes or len(v) != {size}:",
@@ -162,10 +181,12 @@ class _Generator:
             "    out += v",
             f"def {reader}(data, pos):",
             f"    end = pos + {size}",
-            "    if end > len(data):",
-            f"        raise _past_end({schema['name']!r})",
             "    return data[pos:end], end",
         ]
+
+    def _refuse_logical_type(self, schema: dict[str, Any]) -> None:
+        if schema.get("logicalType") and not self.reading_only:
+            raise Unsupported(f"logical type {schema['logicalType']!r}")
 
     # -- inline code for one value ------------------------------------------------------------
 
@@ -176,10 +197,9 @@ class _Generator:
             return [f"{indent}{self.functions[schema][0]}(out, {v})"]  # a named type, defined before
         kind = schema if isinstance(schema, str) else schema["type"]
         if isinstance(schema, dict):
-            if schema.get("logicalType") and kind != "record":
-                raise Unsupported(f"logical type {schema['logicalType']}")
             if kind in ("record", "enum", "fixed"):
                 return [f"{indent}{self.named(schema)[0]}(out, {v})"]
+            self._refuse_logical_type(schema)
             if kind == "array":
                 return self._write_array(schema["items"], v, path, indent)
             if kind == "map":
@@ -196,7 +216,7 @@ class _Generator:
         if kind in _INT_RANGE:
             low, high = _INT_RANGE[kind]
             return [f"{i}if type({v}) is not int or not {low} <= {v} <= {high}:",
-                    f"{i}    raise _bad({path!r}, '{_INT_NAMES[kind]}', {v})",
+                    f"{i}    raise _bad({path!r}, {_INT_NAMES[kind]!r}, {v})",
                     f"{i}if 0 <= {v} < 64:", f"{i}    out.append({v} << 1)",
                     f"{i}else:", f"{i}    _write_long(out, {v})"]
         if kind in ("float", "double"):
@@ -204,8 +224,7 @@ class _Generator:
                     f"{i}    raise _bad({path!r}, 'a number', {v})",
                     f"{i}out += _pack_{kind}({v})"]
         if kind == "string":
-            data = self.fresh("s")
-            size = self.fresh("n")
+            data, size = self.fresh("s"), self.fresh("n")
             return [f"{i}if type({v}) is not str:", f"{i}    raise _bad({path!r}, 'a string', {v})",
                     f"{i}{data} = {v}.encode()", f"{i}{size} = len({data})",
                     f"{i}if {size} < 64:", f"{i}    out.append({size} << 1)",
@@ -213,19 +232,22 @@ class _Generator:
         if kind == "bytes":
             return [f"{i}if type({v}) is not bytes:", f"{i}    raise _bad({path!r}, 'bytes', {v})",
                     f"{i}_write_length(out, len({v}))", f"{i}out += {v}"]
-        raise Unsupported(f"type {kind}")
+        raise Unsupported(f"type {kind!r}")
 
     def _write_union(self, branches: list[Any], v: str, path: str, indent: str) -> list[str]:
+        if not branches:
+            raise Unsupported("an empty union")
         categories = [self._category(b) for b in branches]
         if len(set(categories)) != len(categories):
-            raise Unsupported(f"union {_describe(branches)}: branches Python types cannot tell apart")
+            raise Unsupported("a union whose branches Python types cannot tell apart")
         lines: list[str] = []
         for index, (branch, category) in enumerate(zip(branches, categories)):
             test = _TESTS[category].format(v=v)
             if category == "float" and "int" not in categories:
                 test += f" or type({v}) is int"
             lines.append(f"{indent}{'if' if index == 0 else 'elif'} {test}:")
-            lines.append(f"{indent}    out.append({index << 1})")
+            lines.append(f"{indent}    out.append({index << 1})" if index < 64
+                         else f"{indent}    out += {self.constant(_encoded_long(index))}")
             if branch != "null":
                 lines += self.write(branch, v, path, indent + "    ")
         expected = self.constant(f"one of {_describe(branches)}")
@@ -233,6 +255,8 @@ class _Generator:
         return lines
 
     def _category(self, branch: Any) -> str:
+        if isinstance(branch, list):
+            raise Unsupported("a union inside a union")
         name = branch if isinstance(branch, str) else branch.get("name")
         if name == VALUE_NAME:
             raise Unsupported("iii.kafka.Value inside a union")
@@ -256,6 +280,8 @@ class _Generator:
         return [f"{indent}if type({v}) is not dict:", f"{indent}    raise _bad({path!r}, 'a dict', {v})",
                 f"{indent}if {v}:", f"{indent}    _write_length(out, len({v}))",
                 f"{indent}    for {key}, {item} in {v}.items():",
+                f"{indent}        if type({key}) is not str:",
+                f"{indent}            raise _bad({path + '{key}'!r}, 'a string', {key})",
                 f"{indent}        {data} = {key}.encode()",
                 f"{indent}        _write_length(out, len({data}))", f"{indent}        out += {data}",
                 *self.write(values, item, f"{path}{{}}", indent + "        "),
@@ -273,17 +299,24 @@ class _Generator:
         if isinstance(schema, dict):
             if kind in ("record", "enum", "fixed"):
                 return [f"{i}{v}, pos = {self.named(schema)[1]}(data, pos)"]
+            self._refuse_logical_type(schema)
             if kind in ("array", "map"):
                 return self._read_container(schema, v, indent)
         if kind == "null":
             return [f"{i}{v} = None"]
         if kind == "boolean":
-            return [f"{i}{v} = data[pos] == 1", f"{i}pos += 1"]
+            byte = self.fresh("b")
+            return [f"{i}{byte} = data[pos]", f"{i}if {byte} > 1:",
+                    f"{i}    raise _out_of_range('boolean byte', {byte})",
+                    f"{i}{v} = {byte} == 1", f"{i}pos += 1"]
         if kind in _INT_RANGE:
             byte = self.fresh("b")
+            low, high = _INT_RANGE[kind]
             return [f"{i}{byte} = data[pos]", f"{i}if {byte} < 0x80:",
                     f"{i}    {v} = ({byte} >> 1) ^ -({byte} & 1)", f"{i}    pos += 1",
-                    f"{i}else:", f"{i}    {v}, pos = _read_long(data, pos)"]
+                    f"{i}else:", f"{i}    {v}, pos = _read_long(data, pos)",
+                    f"{i}    if not {low} <= {v} <= {high}:",
+                    f"{i}        raise _out_of_range({kind!r}, {v})"]
         if kind in ("float", "double"):
             return [f"{i}{v} = _unpack_{kind}(data, pos)[0]", f"{i}pos += {4 if kind == 'float' else 8}"]
         if kind in ("string", "bytes"):
@@ -293,17 +326,19 @@ class _Generator:
                     f"{i}    {size} = {byte} >> 1", f"{i}    pos += 1",
                     f"{i}else:", f"{i}    {size}, pos = _read_size(data, pos)",
                     f"{i}{v} = {take}", f"{i}pos += {size}"]
-        raise Unsupported(f"type {kind}")
+        raise Unsupported(f"type {kind!r}")
 
     def _read_union(self, branches: list[Any], v: str, indent: str) -> list[str]:
+        if not branches or any(isinstance(b, list) for b in branches):
+            raise Unsupported("an empty union, or a union inside a union")
         index = self.fresh("u")
-        lines = [f"{indent}{index} = data[pos]", f"{indent}pos += 1"]
+        lines = [f"{indent}{index} = data[pos]", f"{indent}if {index} < 0x80 and not {index} & 1:",
+                 f"{indent}    {index} >>= 1", f"{indent}    pos += 1",
+                 f"{indent}else:", f"{indent}    {index}, pos = _read_size(data, pos)"]
         for position, branch in enumerate(branches):
-            keyword = "if" if position == 0 else "elif"
-            lines.append(f"{indent}{keyword} {index} == {position << 1}:")
+            lines.append(f"{indent}{'if' if position == 0 else 'elif'} {index} == {position}:")
             lines += self.read(branch, v, indent + "    ")
-        lines += [f"{indent}else:",
-                  f"{indent}    raise _CorruptMessage(f'union index {{{index}}} out of range')"]
+        lines += [f"{indent}else:", f"{indent}    raise _out_of_range('union index', {index})"]
         return lines
 
     def _read_container(self, schema: dict[str, Any], v: str, indent: str) -> list[str]:
@@ -323,14 +358,8 @@ class _Generator:
         return lines
 
 
-def _encoded_long(n: int) -> bytes:
-    out = bytearray()
-    write_long(out, n)
-    return bytes(out)
-
-
 def _describe(branches: list[Any]) -> str:
-    return ", ".join(b if isinstance(b, str) else b.get("name", b["type"]) for b in branches)
+    return ", ".join(b if isinstance(b, str) else str(b.get("name", b.get("type"))) for b in branches)
 
 
 def _named_types(schema: Any, found: dict[str, str]) -> dict[str, str]:
@@ -349,13 +378,18 @@ def _named_types(schema: Any, found: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def compile_schema(parsed: dict[str, Any]) -> Compiled:
+def compile_schema(parsed: Any, reading_only: bool = False) -> Compiled:
     """Writer and reader for a parsed (fastavro `parse_schema`) named schema."""
-    generator = _Generator(_named_types(parsed, {}))
     if not isinstance(parsed, dict) or parsed.get("type") not in ("record", "enum", "fixed"):
         raise Unsupported("only named types are compiled")
-    writer, reader = generator.named(parsed)
-    source = "\n".join(generator.lines)
-    namespace = dict(generator.names)
-    exec(compile(source, f"<avro {parsed['name']}>", "exec"), namespace)  # noqa: S102 - our own code
-    return Compiled(namespace[writer], namespace[reader], source)
+    try:
+        generator = _Generator(_named_types(parsed, {}), reading_only)
+        writer, reader = generator.named(parsed)
+        source = "\n".join(generator.lines)
+        namespace = dict(generator.names)
+        exec(compile(source, f"<avro {parsed['name']!r}>", "exec"), namespace)  # noqa: S102 - see module doc
+    except Unsupported:
+        raise
+    except Exception as exc:  # a schema fastavro let through that this compiler cannot express
+        raise Unsupported(f"{type(exc).__name__}: {exc}") from exc
+    return Compiled(None if reading_only else namespace[writer], namespace[reader], source)

@@ -128,7 +128,7 @@ class KafkaSchemaTopic:
         try:
             entry = json.loads(value)
             schema = NamedSchema.from_json(entry["schema"])
-        except (ValueError, KeyError, TypeError, SchemaError) as exc:
+        except (ValueError, KeyError, TypeError, SchemaError, RecursionError) as exc:
             log.warning("schema topic %s: skipping an unreadable entry %r: %s", self.topic, key, exc)
             return
         if entry.get("fingerprint") != schema.fingerprint_hex:

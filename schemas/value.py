@@ -22,7 +22,7 @@ from .errors import CorruptMessage, EncodeError
 from .varint import read_block_count, read_long, read_size, write_length, write_long
 
 __all__ = ["JsonLike", "LOGICAL_TYPE", "MAX_DEPTH", "VALUE_NAME", "decode_value", "encode_value",
-           "install_fastavro_hooks", "plain_value_defaults", "value_branches"]
+           "install_fastavro_hooks", "value_branches"]
 
 JsonLike = Union[None, bool, int, float, str, bytes, list["JsonLike"], dict[str, "JsonLike"]]
 
@@ -108,7 +108,7 @@ def _plain(value: Any) -> Any:
         return float(value)
     if isinstance(value, str):
         return str(value)
-    if isinstance(value, (bytearray, memoryview)):
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, Mapping):
         return dict(value)
@@ -165,6 +165,8 @@ def decode_value(data: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
     if tag == _DOUBLE:
         return _unpack_double(data, pos)[0], pos + 8
     if tag == _BOOLEAN:
+        if data[pos] > 1:
+            raise CorruptMessage(f"boolean byte {data[pos]} out of range")
         return data[pos] == 1, pos + 1
     if tag == _NULL:
         return None, pos
@@ -202,26 +204,3 @@ def install_fastavro_hooks() -> None:
     LOGICAL_WRITERS[f"record-{LOGICAL_TYPE}"] = _to_avro_record
     LOGICAL_READERS[f"record-{LOGICAL_TYPE}"] = _from_avro_record
 
-
-def plain_value_defaults(parsed: Any) -> Any:
-    """Rewrites the defaults of `Value` fields in a parsed schema from Avro's JSON form
-    (`{"value": null}`) to the plain value, in place.
-
-    fastavro hands a field's default to the writer and to the reader as it stands in the schema,
-    without the logical-type hooks, so the record form would come out as a map `{"value": None}`.
-    """
-    if isinstance(parsed, list):
-        for branch in parsed:
-            plain_value_defaults(branch)
-    elif isinstance(parsed, dict):
-        for field in parsed.get("fields", ()):
-            kind = field["type"]
-            is_value = (kind.get("name") if isinstance(kind, dict) else kind) == VALUE_NAME
-            if is_value and isinstance(field.get("default"), dict):
-                field["default"] = field["default"].get("value")
-            if not (is_value and isinstance(kind, dict)):  # Value's own field needs no rewrite
-                plain_value_defaults(kind)
-        for key in ("items", "values"):
-            if key in parsed:
-                plain_value_defaults(parsed[key])
-    return parsed

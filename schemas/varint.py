@@ -6,6 +6,8 @@ from .errors import CorruptMessage
 
 __all__ = ["read_block_count", "read_long", "read_size", "write_length", "write_long"]
 
+_EMPTY_ITEMS_SLACK = 1 << 16
+
 # The bytes of small non-negative lengths, the common case of strings, arrays and maps.
 _SMALL_LENGTHS = [bytes([n << 1]) if n < 64 else bytes([((n << 1) & 0x7F) | 0x80, n >> 6])
                   for n in range(8192)]
@@ -62,6 +64,8 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         n |= (byte & 0x7F) << shift
         shift += 7
+    if n >> 64:
+        raise CorruptMessage("varint does not fit in 64 bits")
     return (n >> 1) ^ -(n & 1), pos
 
 
@@ -75,9 +79,15 @@ def read_size(data: bytes, pos: int) -> tuple[int, int]:
 
 def read_block_count(data: bytes, pos: int) -> tuple[int, int]:
     """The item count of an array or map block; a negative count is followed by the block's size
-    in bytes, which a reader that decodes every item does not need."""
+    in bytes, which a reader that decodes every item does not need.
+
+    A count larger than the bytes left (plus some slack for items of zero bytes, like nulls)
+    cannot be honest: it is refused before a reader allocates for it.
+    """
     count, pos = read_long(data, pos)
     if count < 0:
         _, pos = read_long(data, pos)
         count = -count
+    if count > len(data) - pos + _EMPTY_ITEMS_SLACK:
+        raise CorruptMessage(f"a block claims {count} items, more than the message can hold")
     return count, pos

@@ -197,3 +197,84 @@ def test_a_user_schema_the_compiler_leaves_to_fastavro_round_trips() -> None:
     order = Event("shop.Order", placed_at=datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc),
                   lines=[{"sku": "x", "n": 2}, None], choice={"b": 3})
     assert codec.decode(codec.encode(order)) == order
+
+
+# -- hostile schemas and bytes (found in review) ------------------------------------------------
+
+def _codec_with(*schemas: dict) -> AvroCodec:
+    codec = AvroCodec(SchemaCatalog.engine())
+    for schema in schemas:
+        codec.register(schema)
+    return codec
+
+
+def test_type_names_that_differ_only_in_punctuation_stay_apart() -> None:
+    def holder(name: str, kind: str) -> dict:
+        return {"type": "record", "name": name, "fields": [{"name": "n", "type": kind}]}
+
+    outer = {"type": "record", "name": "Outer", "namespace": "x", "fields": [
+        {"name": "p", "type": holder("x.a.b", "long")}, {"name": "q", "type": holder("x.a_b", "double")}]}
+    codec = _codec_with(outer)
+    record = Event("x.Outer", p={"n": 1}, q={"n": 2.0})
+    data = codec.encode(record)
+    assert data[10:] == _fastavro_bytes(codec.catalog["x.Outer"], record)
+    assert codec.decode(data) == record
+
+
+def test_schema_text_never_runs_as_code() -> None:
+    codec = _codec_with({"type": "enum", "name": "E{1/0}", "symbols": ["a"]})
+    header = codec.catalog["E{1/0}"].header
+    with pytest.raises(CorruptMessage, match=r"enum index of E\{1/0\} 3 out of range"):
+        codec.decode(header + b"\x06")
+
+
+def test_a_huge_count_of_empty_items_is_refused_before_allocating() -> None:
+    codec = _codec_with({"type": "record", "name": "Nulls", "fields": [
+        {"name": "xs", "type": {"type": "array", "items": "null"}}]})
+    header = codec.catalog["Nulls"].header
+    with pytest.raises(CorruptMessage, match="claims 4611686018427387903 items"):
+        codec.decode(header + b"\xfe\xff\xff\xff\xff\xff\xff\xff\x7f\x00")
+
+
+def test_hostile_nesting_in_an_old_version_is_an_error_not_a_crash() -> None:
+    """Old versions are read through fastavro, which recurses in C; the bytes are checked first."""
+    v1 = {"type": "record", "name": "Doc", "fields": [{"name": "body", "type": "iii.kafka.Value"}]}
+    value = CODEC.catalog["iii.kafka.Value"].to_json()
+    v1_full = json.loads(json.dumps(v1).replace('"iii.kafka.Value"', value))
+    old = _codec_with(v1_full)
+    added = {"name": "n", "type": "long", "default": 0}
+    new = _codec_with({**v1_full, "fields": [*v1_full["fields"], added]})
+    new.catalog.remember(old.catalog["Doc"])
+    hostile = old.catalog["Doc"].header + b"\x0c\x02" * 5000 + b"\x00" * 5000
+    with pytest.raises(CorruptMessage, match=f"nested deeper than {MAX_DEPTH} levels"):
+        new.decode(hostile)
+    assert new.decode(old.encode(Event("Doc", body={"a": [1]}))) == Event("Doc", body={"a": [1]}, n=0)
+
+
+def test_defaults_filled_in_by_resolution_are_python_values_and_never_shared() -> None:
+    old = _codec_with({"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]})
+    new = _codec_with({"type": "record", "name": "R", "fields": [
+        {"name": "a", "type": "long"},
+        {"name": "raw", "type": "bytes", "default": "\u00ff\u0001"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []},
+        {"name": "v", "type": {"type": "array", "items": CODEC.catalog["iii.kafka.Value"].schema},
+         "default": [{"value": None}]},
+    ]})
+    new.catalog.remember(old.catalog["R"])
+    data = old.encode(Event("R", a=1))
+    first = new.decode(data)
+    assert first == Event("R", a=1, raw=b"\xff\x01", tags=[], v=[None])
+    first["tags"].append("mutated")
+    assert new.decode(data)["tags"] == []
+    assert new.decode(new.encode(Event("R", a=2)))["raw"] == b"\xff\x01"
+
+
+def test_odd_inputs_are_read_as_what_they_are() -> None:
+    class Blob(bytes):
+        pass
+
+    assert CODEC.decode(CODEC.encode({"b": Blob(b"ab")})) == {"b": b"ab"}
+    assert CODEC.decode(bytearray(CODEC.encode([1]))) == [1]
+    header = CODEC.catalog["iii.kafka.Value"].header
+    with pytest.raises(CorruptMessage, match="boolean byte 5 out of range"):
+        CODEC.decode(header + b"\x02\x05")
