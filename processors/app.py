@@ -20,7 +20,7 @@ __all__ = ["app", "create_app"]
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app with RocksDB tables (rocksdict), exactly-once processing and Avro values."""
-    codec = install_codecs(settings)
+    install_codecs(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
@@ -38,9 +38,9 @@ def create_app(settings: Settings) -> faust.App:
         origin="iii_kafka.processors.app",
         web_port=6066,
     )
-    dead_letters = DeadLetters(app, codec, dead_letter_topic(settings.app_id, settings.partitions).name)
+    dead_letters = DeadLetters(app, dead_letter_topic(settings.app_id, settings.partitions).name)
     processing = EventProcessing(app, dead_letters)
-    counter.install(app, settings, processing, codec)
+    counter.install(app, settings, processing)
     return app
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 import faust
 from faust.types import EventT
-from iii_kafka.schemas import AvroCodec, Event
+from iii_kafka.schemas import Event
 
 from .transactions import send_in_transaction
 
@@ -19,9 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class DeadLetters:
-    def __init__(self, app: faust.App, codec: AvroCodec, topic: str) -> None:
+    def __init__(self, app: faust.App, topic: str) -> None:
         self._app = app
-        self._codec = codec
         self.topic = topic
 
     async def send(self, event: EventT, reason: str, error_type: str) -> None:
@@ -33,8 +32,7 @@ class DeadLetters:
                        offset=message.offset, reason=f"{where}: {reason}", error_type=error_type,
                        failed_at_ms=int(time.time() * 1000), key=_bytes(message.key),
                        value=_bytes(message.value), headers=_headers(message.headers))
-        await send_in_transaction(self._app, event, self.topic, _bytes(message.key),
-                                  self._codec.encode(letter))
+        await send_in_transaction(self._app, event, self.topic, _bytes(message.key), letter)
 
 
 def _bytes(data: bytes | str | None) -> bytes | None:

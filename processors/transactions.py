@@ -10,6 +10,8 @@ tables' changelog writes, so output, state and progress commit or abort together
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 from faust.transport.consumer import TopicPartitionGroup
 from faust.types import EventT
@@ -21,11 +23,17 @@ async def send_in_transaction(
     app: faust.App,
     source: EventT,
     topic: str,
-    key: bytes | None,
-    value: bytes | None,
+    key: Any,
+    value: Any,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    """Sends one record as part of `source`'s transaction (plain send when not exactly-once)."""
+    """Sends one record as part of `source`'s transaction (plain send when not exactly-once).
+
+    Keys and values that are not bytes go through the app's serializers (for values, the Avro
+    codec), as they would with Faust's own `topic.send`; a value of None stays a tombstone.
+    """
+    key = None if key is None else app.serializers.dumps_key(None, key)
+    value = None if value is None else app.serializers.dumps_value(None, value)  # None: a tombstone
     if not app.in_transaction:
         await app.producer.send(topic, key, value, None, None, headers)
         return

@@ -12,7 +12,6 @@ from __future__ import annotations
 import faust
 from faust.types import EventT
 from faust.web import Request, Response, View
-from iii_kafka.schemas import AvroCodec
 from iii_kafka.topology.topics import demo_topics
 
 from ..processing import EventProcessing
@@ -25,7 +24,7 @@ __all__ = ["COUNTS_TABLE", "install"]
 COUNTS_TABLE = "demo-counts"
 
 
-def install(app: faust.App, settings: Settings, processing: EventProcessing, codec: AvroCodec) -> None:
+def install(app: faust.App, settings: Settings, processing: EventProcessing) -> None:
     topics = demo_topics(settings.app_id, settings.partitions, settings.replication_factor)
     events = app.topic(topics.events.name, key_type=str, key_serializer="raw", value_serializer=AVRO_TOLERANT)
     counted_topic = topics.counted.name
@@ -37,7 +36,7 @@ def install(app: faust.App, settings: Settings, processing: EventProcessing, cod
         counts[key] += 1
         record = {"key": key, "count": counts[key], "offset": event.message.offset,
                   "partition": event.message.partition}
-        await send_in_transaction(app, event, counted_topic, key.encode(), codec.encode(record))
+        await send_in_transaction(app, event, counted_topic, key, record)
 
     @app.agent(events, name="demo.count")
     async def count_events(stream: faust.StreamT) -> None:
