@@ -30,7 +30,7 @@ from . import varint as varint_module
 from .catalog import NamedSchema, SchemaCatalog
 from .compiler import Unsupported, compile_schema
 from .errors import CodecError, CorruptMessage, EncodeError, NotFramed, SchemaError, UnknownSchema
-from .value import VALUE_NAME, install_fastavro_hooks, value_branches
+from .value import MAX_DEPTH, VALUE_NAME, install_fastavro_hooks, value_branches
 
 __all__ = ["AvroCodec", "Event", "SchemaStore", "VALUE_SCHEMA"]
 
@@ -116,6 +116,7 @@ class _Plan:
         return record if self.is_plain else Event(self.name, record)
 
     def _fastavro_write(self, out: bytearray, record: Any) -> None:
+        _refuse_deep_nesting(record)  # fastavro would recurse into a cycle in C, past any limit
         stream = io.BytesIO()
         schemaless_writer(stream, self.schema.parsed, record)
         out += stream.getvalue()
@@ -145,6 +146,19 @@ def _checker(schema: NamedSchema) -> Callable[[bytes, int], tuple[Any, int]] | N
         return compile_schema(schema.parsed, reading_only=True).read
     except Unsupported:
         return None
+
+
+def _refuse_deep_nesting(record: Any) -> None:
+    """Walks containers without recursion; too deep (a container that holds itself is) is an error."""
+    pending = [(record, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise EncodeError(f"record nested deeper than {MAX_DEPTH} levels (or a container holds itself)")
+        if isinstance(item, Mapping):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend((child, depth + 1) for child in item)
 
 
 def _corrupt(schema: NamedSchema, exc: Exception) -> CodecError:

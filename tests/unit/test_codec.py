@@ -278,3 +278,13 @@ def test_odd_inputs_are_read_as_what_they_are() -> None:
     header = CODEC.catalog["iii.kafka.Value"].header
     with pytest.raises(CorruptMessage, match="boolean byte 5 out of range"):
         CODEC.decode(header + b"\x02\x05")
+
+
+def test_a_cycle_in_a_record_fastavro_writes_is_refused() -> None:
+    codec = _codec_with({"type": "record", "name": "Stamped", "fields": [
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "body", "type": {"type": "map", "values": {"type": "array", "items": "long"}}}]})
+    looped: dict = {"at": 0}
+    looped["body"] = {"self": [looped]}
+    with pytest.raises(EncodeError, match="or a container holds itself"):
+        codec.encode(Event("Stamped", looped))
