@@ -24,7 +24,8 @@ from iii_kafka.schemas import CodecError, SchemaError, SchemaStoreError
 from .admin import TopicError, app_topics, ensure_topics
 from .broker import BrokerConfig, BrokerError, LocalBroker, broker_answers
 from .children import stop_on_signals
-from .schema_commands import add_schema_commands, publish_schemas
+from .schema_commands import add_schema_commands
+from .schema_store import publish_schemas
 from .settings import Settings, SettingsError
 from .workers import WorkerError
 

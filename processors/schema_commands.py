@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iii_kafka.schemas import SCHEMA_DIR, AvroCodec, NamedSchema, SchemaCatalog, SchemaError, load_directory
+from iii_kafka.schemas import SCHEMA_DIR, NamedSchema, SchemaError, load_directory
 from iii_kafka.schemas.compatibility import check_history
-from iii_kafka.schemas.schema_topic import KafkaSchemaTopic
 
+from .schema_store import publish_schemas, published_schemas
 from .settings import Settings
 
-__all__ = ["RELEASED_DIR", "add_schema_commands", "publish_schemas"]
+__all__ = ["RELEASED_DIR", "add_schema_commands"]
 
 RELEASED_DIR = SCHEMA_DIR / "released"
 
@@ -46,18 +46,10 @@ def add_schema_commands(commands: argparse._SubParsersAction, require_cluster) -
     freeze.set_defaults(run=_freeze)
 
 
-def _schema_topic(settings: Settings) -> KafkaSchemaTopic:
-    return KafkaSchemaTopic(settings.bootstrap_servers, settings.schema_topic,
-                            replication_factor=settings.replication_factor)
-
-
-def publish_schemas(settings: Settings) -> int:
-    """Publishes every engine schema not yet in the schema topic; returns how many there are."""
-    store = _schema_topic(settings)
-    try:
-        return AvroCodec(SchemaCatalog.engine(), store).publish_all()
-    finally:
-        store.close()
+def _cluster_settings(require_cluster) -> Settings:  # noqa: ANN001
+    settings = Settings.from_env()
+    require_cluster(settings)
+    return settings
 
 
 def load_versions(directory: Path) -> list[NamedSchema]:
@@ -72,13 +64,8 @@ def _check(args: argparse.Namespace, require_cluster) -> int:  # noqa: ANN001
     if args.baseline is not None:
         history, source = load_versions(args.baseline), str(args.baseline)
     else:
-        settings = Settings.from_env()
-        require_cluster(settings)
-        store = _schema_topic(settings)
-        try:
-            history, source = store.published(), f"schema topic {settings.schema_topic}"
-        finally:
-            store.close()
+        settings = _cluster_settings(require_cluster)
+        history, source = published_schemas(settings), f"schema topic {settings.schema_topic}"
     problems = check_history(current, history)
     for problem in problems:
         print(f"iii-kafka: incompatible: {problem}")
@@ -93,21 +80,15 @@ def _check(args: argparse.Namespace, require_cluster) -> int:  # noqa: ANN001
 
 
 def _publish(require_cluster) -> int:  # noqa: ANN001
-    settings = Settings.from_env()
-    require_cluster(settings)
+    settings = _cluster_settings(require_cluster)
     count = publish_schemas(settings)
     print(f"iii-kafka: {count} schemas are in schema topic {settings.schema_topic}")
     return 0
 
 
 def _list(require_cluster) -> int:  # noqa: ANN001
-    settings = Settings.from_env()
-    require_cluster(settings)
-    store = _schema_topic(settings)
-    try:
-        published = store.published()
-    finally:
-        store.close()
+    settings = _cluster_settings(require_cluster)
+    published = published_schemas(settings)
     for schema in sorted(published, key=lambda s: s.name):
         print(f"{schema.fingerprint_hex}  {schema.name}")
     print(f"iii-kafka: {len(published)} schema version(s) in {settings.schema_topic}")

@@ -13,8 +13,8 @@ from typing import Any
 
 from faust.serializers import codecs
 from iii_kafka.schemas import AvroCodec, CodecError, SchemaCatalog
-from iii_kafka.schemas.schema_topic import KafkaSchemaTopic
 
+from .schema_store import schema_topic_client
 from .settings import Settings
 
 __all__ = ["AVRO", "AVRO_TOLERANT", "FaustAvroCodec", "Undecodable", "install_codecs"]
@@ -52,9 +52,7 @@ class FaustAvroCodec(codecs.Codec):
 
 def install_codecs(settings: Settings) -> AvroCodec:
     """Registers both codecs for this process; schemas are published to the cluster's schema topic."""
-    store = KafkaSchemaTopic(settings.bootstrap_servers, settings.schema_topic,
-                             replication_factor=settings.replication_factor)
-    codec = AvroCodec(SchemaCatalog.engine(), store)
+    codec = AvroCodec(SchemaCatalog.engine(), schema_topic_client(settings))
     codecs.register(AVRO, FaustAvroCodec(codec=codec))
     codecs.register(AVRO_TOLERANT, FaustAvroCodec(codec=codec, tolerant=True))
     return codec

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaException, Producer
 from iii_kafka.schemas import AvroCodec
-from iii_kafka.schemas.schema_topic import KafkaSchemaTopic
 from iii_kafka.topology.topics import demo_topics
 
+from ..schema_store import schema_topic_client
 from ..settings import Settings
 
 __all__ = ["send_events"]
@@ -18,8 +18,7 @@ __all__ = ["send_events"]
 def send_events(settings: Settings, names: Iterable[str]) -> str:
     """One event per name, keyed by the name; returns the topic. Raises if any write fails."""
     topic = demo_topics(settings.app_id, settings.partitions).events.name
-    codec = AvroCodec(store=KafkaSchemaTopic(settings.bootstrap_servers, settings.schema_topic,
-                                             replication_factor=settings.replication_factor))
+    codec = AvroCodec(store=schema_topic_client(settings))
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers,
                          "enable.idempotence": True, "acks": "all"})
     failures: list[str] = []

@@ -23,10 +23,10 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import pytest  # noqa: E402
 from iii_kafka.schemas import AvroCodec  # noqa: E402
-from iii_kafka.schemas.schema_topic import KafkaSchemaTopic  # noqa: E402
 
 from ..admin import app_topics as topology_topics  # noqa: E402
 from ..admin import ensure_topics  # noqa: E402
+from ..schema_store import schema_topic_client  # noqa: E402
 from ..settings import Settings  # noqa: E402
 from ..workers import WorkerProcess  # noqa: E402
 from .cluster import TestCluster, start_test_cluster  # noqa: E402
@@ -105,6 +105,6 @@ def worker_factory(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Calla
 def avro_codec(worker_env: dict[str, str]) -> Iterator[AvroCodec]:
     """Encodes as the engine does: each schema is published before the first message using it."""
     settings = Settings.from_env(worker_env)
-    store = KafkaSchemaTopic(settings.bootstrap_servers, settings.schema_topic)
+    store = schema_topic_client(settings)
     yield AvroCodec(store=store)
     store.close()
