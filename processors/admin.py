@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from iii_kafka.topology.functions import catalog_topic, invocation_topic
 from iii_kafka.topology.topics import TopicSpec, dead_letter_topic, demo_topics, schema_topic
 
 from .settings import Settings
@@ -60,4 +61,6 @@ def app_topics(settings: Settings) -> list[TopicSpec]:
     partitions, replication = settings.partitions, settings.replication_factor
     return [*demo_topics(settings.app_id, partitions, replication).all(),
             dead_letter_topic(settings.app_id, partitions, replication),
+            invocation_topic(settings.app_id, partitions, replication),
+            catalog_topic(settings.namespace, replication),
             schema_topic(settings.schema_topic, replication)]

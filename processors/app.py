@@ -11,6 +11,7 @@ from iii_kafka.topology.topics import dead_letter_topic
 
 from .dead_letters import DeadLetters
 from .demo import counter
+from .functions import runtime as functions_runtime
 from .processing import EventProcessing
 from .serialization import AVRO, install_codecs
 from .settings import Settings
@@ -20,7 +21,7 @@ __all__ = ["app", "create_app"]
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app with RocksDB tables (rocksdict), exactly-once processing and Avro values."""
-    install_codecs(settings)
+    codec = install_codecs(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> faust.App:
     dead_letters = DeadLetters(app, dead_letter_topic(settings.app_id, settings.partitions).name)
     processing = EventProcessing(app, dead_letters)
     counter.install(app, settings, processing)
+    functions_runtime.install(app, settings, processing, codec)
     return app
 
 

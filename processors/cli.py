@@ -6,6 +6,8 @@
     iii-kafka demo send NAME..  send events to the demo counter
     iii-kafka topics            create the topology's topics (workers do this too)
     iii-kafka schemas ACTION    check, publish, list or freeze the event schemas
+    iii-kafka trigger ID [JSON] invoke a function by id and print its result (or its error)
+    iii-kafka functions         list the functions live workers host (`triggers`: their triggers)
 
 Errors are one line; `--verbose` shows the detail.
 """
@@ -24,6 +26,7 @@ from iii_kafka.schemas import CodecError, SchemaError, SchemaStoreError
 from .admin import TopicError, app_topics, ensure_topics
 from .broker import BrokerConfig, BrokerError, LocalBroker, broker_answers
 from .children import stop_on_signals
+from .function_commands import add_function_commands
 from .schema_commands import add_schema_commands
 from .schema_store import publish_schemas
 from .settings import Settings, SettingsError
@@ -85,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     topics.set_defaults(run=_run_topics)
 
     add_schema_commands(commands, _require_cluster)
+    add_function_commands(commands, _require_cluster)
     return parser
 
 

@@ -19,11 +19,52 @@ empty, so it cannot be the barrier.)
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import faust
+from faust.streams import _current_event
+from faust.transport.consumer import TopicPartitionGroup
+from faust.types import TP
 
-__all__ = ["EventBoundaryCommits"]
+__all__ = ["EventBoundaryCommits", "transactional_id_for", "writing_for_partition"]
+
+class _PartitionEvent:
+    """Stands in for Faust's current event where only its partition matters (table writes)."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, tp: TP) -> None:
+        self.message = _PartitionMessage(tp)
+
+
+class _PartitionMessage:
+    __slots__ = ("tp", "topic", "partition")
+
+    def __init__(self, tp: TP) -> None:
+        self.tp, self.topic, self.partition = tp, tp.topic, tp.partition
+
+
+def transactional_id_for(app: faust.App, tp: TP) -> str:
+    """The id of the transactional producer Faust uses for source partition `tp` (its offsets,
+    its tables' changelog writes)."""
+    tpg = TopicPartitionGroup(tp.topic, tp.partition, app.assignor.group_for_topic(tp.topic))
+    return app.consumer.transactions.transactional_id_format.format(group_id=app.conf.id, tpg=tpg)
+
+
+@contextmanager
+def writing_for_partition(tp: TP) -> Iterator[None]:
+    """Table writes made in this block go to source partition `tp`'s store and changelog (and so
+    into its transaction), also outside an agent's event: Faust takes the partition from the
+    current event, which a task finishing its work later no longer has."""
+    event = _PartitionEvent(tp)
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 class EventBoundaryCommits:
@@ -49,6 +90,25 @@ class EventBoundaryCommits:
         pending, self._undelivered[:] = list(self._undelivered), []
         if pending:
             await asyncio.gather(*pending)  # a failed write fails the commit: nothing is skipped
+
+    async def commit_partition(self, tp: TP) -> None:
+        """Commits `tp`'s transaction now, with its offsets if any advanced (hold `processing()`).
+
+        Faust commits a transaction only together with newer offsets; work that finishes after its
+        event was acked (an invocation's result) must become visible without waiting for the next
+        event on that partition.
+        """
+        await self._changelog_delivered()
+        consumer = self._app.consumer
+        if await consumer.force_commit({tp}) or not self._app.in_transaction:
+            return
+        producer = self._app.producer
+        transactional_id = transactional_id_for(self._app, tp)
+        async with producer._trn_locks[transactional_id]:
+            transaction = producer._transaction_producers.get(transactional_id)
+            if transaction is not None:
+                await transaction.commit_transaction()
+                await transaction.begin_transaction()
 
     def processing(self) -> asyncio.Lock:
         """`async with boundary.processing():` around the handling of one event."""

@@ -50,6 +50,10 @@ class Settings:
     replication_factor: int = 1
     session_timeout_s: float = 10.0
     schema_topic: str = "_iii_schemas"
+    namespace: str = "iii"
+    services: tuple[str, ...] = ()
+    heartbeat_s: float = 3.0
+    liveness_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -65,6 +69,10 @@ class Settings:
             replication_factor=_number_env(env, "IIIKAFKA_REPLICATION_FACTOR", 1, int, 1),
             session_timeout_s=_number_env(env, "IIIKAFKA_SESSION_TIMEOUT", 10.0, float, 0.0, strict=True),
             schema_topic=env.get("IIIKAFKA_SCHEMA_TOPIC", "").strip() or "_iii_schemas",
+            namespace=env.get("IIIKAFKA_NAMESPACE", "").strip() or "iii",
+            services=tuple(m.strip() for m in env.get("IIIKAFKA_SERVICES", "").split(",") if m.strip()),
+            heartbeat_s=_number_env(env, "IIIKAFKA_HEARTBEAT", 3.0, float, 0.0, strict=True),
+            liveness_s=_number_env(env, "IIIKAFKA_LIVENESS", 10.0, float, 0.0, strict=True),
         )
 
     @property

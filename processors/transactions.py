@@ -13,15 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.transport.consumer import TopicPartitionGroup
-from faust.types import EventT
+from faust.types import TP, EventT
+
+from .exactly_once import transactional_id_for
 
 __all__ = ["send_in_transaction"]
 
 
 async def send_in_transaction(
     app: faust.App,
-    source: EventT,
+    source: EventT | TP,
     topic: str,
     key: Any,
     value: Any,
@@ -37,12 +38,7 @@ async def send_in_transaction(
     if not app.in_transaction:
         await app.producer.send(topic, key, value, None, None, headers)
         return
-    tp = source.message.tp
-    manager = app.consumer.transactions
-    # The id Faust gives the producer that commits this source partition's offsets.
-    transactional_id = manager.transactional_id_format.format(
-        group_id=app.conf.id,
-        tpg=TopicPartitionGroup(tp.topic, tp.partition, app.assignor.group_for_topic(tp.topic)),
-    )
-    await manager.producer.send(topic, key, value, None, None, headers,
+    tp = source.message.tp if hasattr(source, "message") else source
+    transactional_id = transactional_id_for(app, tp)
+    await app.consumer.transactions.producer.send(topic, key, value, None, None, headers,
                                 transactional_id=transactional_id)

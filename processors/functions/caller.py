@@ -1,0 +1,227 @@
+"""`trigger`: invokes a function by id, from any process (a worker's handler, the CLI, a program).
+
+The caller finds a live host in its catalog view, writes `InvocationRequested` to the host app's
+`<app>.invocations` topic (key: the invocation id) with an idempotent producer, and, for action
+none, waits on its own reply topic `<namespace>.reply.<caller id>` (read_committed) for the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from typing import Any
+
+from confluent_kafka import Message
+from confluent_kafka.admin import AdminClient
+from iii_kafka.schemas import AvroCodec, CodecError, Event
+from iii_kafka.topology.functions import FunctionId, FunctionIdError, catalog_topic, reply_topic
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ..admin import ensure_topics
+from ..settings import Settings
+from .actions import TriggerAction
+from .catalog import CatalogView, now_ms
+from .errors import ErrorCode, InvocationError
+from .kafka_io import AsyncProducer, TopicReader
+from .queues import message_group
+from .registry import DEFAULT_TIMEOUT_MS, check_against_schema
+from .tracing import headers_with_context, tracer
+
+__all__ = ["Caller"]
+
+log = logging.getLogger(__name__)
+
+
+class Caller:
+    """Triggers functions. `await Caller(settings, codec).start()`, then `await caller.trigger(...)`."""
+
+    def __init__(self, settings: Settings, codec: AvroCodec, *, caller_id: str | None = None,
+                 catalog: CatalogView | None = None, producer: AsyncProducer | None = None) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.caller_id = caller_id or f"c{uuid.uuid4().hex[:12]}"
+        self.reply_topic = reply_topic(settings.namespace, self.caller_id, settings.replication_factor)
+        self._own_catalog = catalog is None
+        self.catalog = catalog or CatalogView()
+        self._own_producer = producer is None
+        self.producer = producer or AsyncProducer(settings.bootstrap_servers)
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._reader: TopicReader | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ready = asyncio.Event()  # set when start() is done
+
+    async def start(self, timeout: float = 30.0) -> "Caller":
+        self._loop = asyncio.get_running_loop()
+        topics = [self.reply_topic]
+        if self._own_catalog:
+            topics.append(catalog_topic(self.settings.namespace, self.settings.replication_factor))
+        await asyncio.to_thread(ensure_topics, self.settings.bootstrap_servers, topics)
+        self._reader = await asyncio.to_thread(self._start_reader, timeout)
+        if self._own_catalog:
+            await asyncio.to_thread(self.catalog.start, self.settings.bootstrap_servers,
+                                    topics[1].name, self.codec)
+            await asyncio.to_thread(self.catalog.wait_caught_up, timeout)
+        self.ready.set()
+        return self
+
+    def _start_reader(self, timeout: float) -> TopicReader:
+        return TopicReader(self.settings.bootstrap_servers, self.reply_topic.name, self._on_reply,
+                           from_beginning=False, name="iii-replies").start(timeout)
+
+    async def close(self, delete_reply_topic: bool = True) -> None:
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.close)
+        if self._own_catalog:
+            await asyncio.to_thread(self.catalog.close)
+        if self._own_producer:
+            await asyncio.to_thread(self.producer.close)
+        if delete_reply_topic:
+            await asyncio.to_thread(delete_topic, self.settings.bootstrap_servers, self.reply_topic.name)
+
+    async def __aenter__(self) -> "Caller":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- triggering ----------------------------------------------------------------------------
+
+    async def trigger(self, function_id: str, payload: Any = None,
+                      action: TriggerAction | dict | str | None = None,
+                      timeout_ms: int = DEFAULT_TIMEOUT_MS, *, invocation_id: str | None = None,
+                      parent_invocation_id: str | None = None) -> Any:
+        """iii's `trigger`: the result (action none), None (void), or `{"messageReceiptId"}` (enqueue).
+
+        Raises `InvocationError` with iii's codes: `function_not_found`, `invalid_payload`,
+        `TIMEOUT`, `invocation_failed` (the handler raised; its traceback is in `stacktrace`).
+        """
+        if not self.ready.is_set():
+            raise RuntimeError("Caller.trigger before Caller.start(): start it (or use `async with`)")
+        action = TriggerAction.parse(action)
+        try:
+            FunctionId(function_id)
+        except FunctionIdError as exc:
+            raise InvocationError(ErrorCode.INVALID_FUNCTION_ID, str(exc), function_id=str(function_id))
+        host = self._pick_host(function_id)
+        if host.get("request_schema"):
+            check_against_schema(host["request_schema"], payload, which="request",
+                                 function_id=function_id, code=ErrorCode.INVALID_PAYLOAD)
+        invocation_id = invocation_id or uuid.uuid4().hex
+        topic = host["invocation_topic"]
+        kind = "none" if action is None else action.kind
+        with tracer().start_as_current_span(
+                f"trigger {function_id}", kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.operation.type": "send",
+                            "messaging.destination.name": topic, "messaging.message.id": invocation_id,
+                            "iii.function_id": function_id, "iii.action": kind}) as span:
+            request = Event("iii.kafka.InvocationRequested", invocation_id=invocation_id,
+                            function_id=function_id, action=kind,
+                            queue=action.queue if action is not None else None,
+                            caller=self.reply_topic.name if action is None else None,
+                            parent_invocation_id=parent_invocation_id, attempt=1,
+                            deadline_ms=now_ms() + timeout_ms if action is None else None,
+                            requested_at_ms=now_ms(), payload=payload)
+            try:
+                value = self.codec.encode(request)
+            except CodecError as exc:
+                raise InvocationError(ErrorCode.INVALID_PAYLOAD, f"payload cannot be written: {exc}",
+                                      function_id=function_id) from None
+            key = self._message_key(host, action, payload, invocation_id)
+            if action is not None:
+                await self._send(topic, key, value, function_id, action)
+                return {"messageReceiptId": invocation_id} if action.kind == "enqueue" else None
+            future = self._loop.create_future()
+            self._waiting[invocation_id] = future
+            try:
+                await self._send(topic, key, value, function_id, action)
+                return await self._result(future, function_id, invocation_id, timeout_ms)
+            except InvocationError as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                raise
+            finally:
+                self._waiting.pop(invocation_id, None)
+
+    def _message_key(self, host: dict[str, Any], action: TriggerAction | None, payload: Any,
+                     invocation_id: str) -> str:
+        """The invocation id; for a FIFO queue, the message group, so the group stays in order."""
+        if action is None or action.kind != "enqueue":
+            return invocation_id
+        queue = self.catalog.queue_config(host["worker_id"], action.queue)
+        if not queue or queue.get("type") != "fifo":
+            return invocation_id
+        field = queue["message_group_field"]
+        group = message_group(payload, field)
+        if group is None:
+            raise InvocationError(ErrorCode.ENQUEUE_ERROR, f"queue {action.queue} is FIFO by {field!r}, "
+                                  f"and the payload has no {field!r}", function_id=host["function_id"])
+        return group
+
+    async def _send(self, topic: str, key: str, value: bytes, function_id: str,
+                    action: TriggerAction | None) -> None:
+        try:
+            await self.producer.send(topic, key.encode(), value, headers_with_context())
+        except Exception as exc:
+            code = ErrorCode.ENQUEUE_ERROR if action is not None and action.kind == "enqueue" \
+                else ErrorCode.INVOCATION_FAILED
+            raise InvocationError(code, f"cannot write the invocation to {topic}: {exc}",
+                                  function_id=function_id) from None
+
+    async def _result(self, future: asyncio.Future, function_id: str, invocation_id: str,
+                      timeout_ms: int) -> Any:
+        try:
+            record = await asyncio.wait_for(future, timeout_ms / 1000)
+        except asyncio.TimeoutError:
+            raise InvocationError(ErrorCode.TIMEOUT, f"no result within {timeout_ms} ms",
+                                  function_id=function_id, invocation_id=invocation_id) from None
+        if record.schema == "iii.kafka.InvocationFailed":
+            raise InvocationError.from_dict(record["error"], function_id=function_id,
+                                            invocation_id=invocation_id)
+        return record["result"]
+
+    def _pick_host(self, function_id: str) -> dict[str, Any]:
+        hosts = self.catalog.hosts(function_id)
+        if hosts:
+            return random.choice(hosts)
+        seen = self.catalog.last_seen_ms(function_id)
+        when = (f"its last host was seen {(now_ms() - seen) / 1000:.0f} s ago" if seen
+                else "no worker has registered it")
+        raise InvocationError(ErrorCode.FUNCTION_NOT_FOUND, f"no live worker hosts {function_id} ({when})",
+                              function_id=function_id)
+
+    def _on_reply(self, message: Message) -> None:
+        """In the reader's thread: hand the record to the waiting trigger, if any."""
+        try:
+            record = self.codec.decode(message.value())
+        except CodecError as exc:
+            log.error("reply topic %s@%s: %s", self.reply_topic.name, message.offset(), exc)
+            return
+        invocation_id = record.get("invocation_id") if isinstance(record, dict) else None
+        if invocation_id is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._resolve, invocation_id, record)
+
+    def _resolve(self, invocation_id: str, record: Event) -> None:
+        future = self._waiting.get(invocation_id)
+        if future is not None and not future.done():
+            future.set_result(record)
+
+    # -- the catalog, as iii's engine::functions::list and engine::registered-triggers::list ----
+
+    def list_functions(self) -> list[dict[str, Any]]:
+        return self.catalog.functions()
+
+    def list_triggers(self) -> list[dict[str, Any]]:
+        return self.catalog.triggers()
+
+
+def delete_topic(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> None:
+    """Best effort: a reply topic nobody reads any more."""
+    try:
+        for future in AdminClient({"bootstrap.servers": bootstrap_servers}).delete_topics(
+                [topic], operation_timeout=timeout).values():
+            future.result(timeout)
+    except Exception as exc:  # the topic expires by retention anyway
+        log.debug("could not delete %s: %s", topic, exc)
+
+

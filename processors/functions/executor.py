@@ -1,0 +1,303 @@
+"""The executor: a Faust agent that runs the handlers of the functions a worker app hosts.
+
+For each `InvocationRequested` on `<app>.invocations` (one event at a time, under the commit
+barrier) it either answers at once (a completed invocation id, from the `invocation-results`
+table; an unknown function; an invalid payload; a deadline already passed), or records the
+invocation in the `invocations-running` table and starts its handler as a task. Handlers run
+concurrently, so a handler may await another function of the same app without deadlock.
+
+When a handler finishes, its result (or error) goes to each waiting caller's reply topic, its
+`ctx.send` outputs to their topics, the result into `invocation-results` and the invocation out of
+`invocations-running`, all in the transaction of the request's partition, committed at once
+(docs/functions.md). A worker that dies mid-handler leaves the invocation in `invocations-running`;
+whoever owns the partition next runs it again. A completed invocation is never run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.types import TP, EventT
+from iii_kafka.schemas import Event
+from iii_kafka.topology.functions import invocation_topic
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ..exactly_once import writing_for_partition
+from ..processing import EventProcessing
+from ..serialization import AVRO_TOLERANT
+from ..settings import Settings
+from ..transactions import send_in_transaction
+from .caller import Caller
+from .context import InvocationContext
+from .errors import ErrorCode, InvocationError
+from .queues import QueueRunner, Turn
+from .registry import FunctionRegistry, RegisteredFunction
+from .tracing import context_from_headers, headers_with_context, tracer
+
+__all__ = ["Executor"]
+
+log = logging.getLogger(__name__)
+
+RESULTS_TABLE = "invocation-results"
+RUNNING_TABLE = "invocations-running"
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Executor:
+    def __init__(self, app: faust.App, settings: Settings, processing: EventProcessing,
+                 registry: FunctionRegistry, caller: Caller, worker_id: str) -> None:
+        self.app = app
+        self.settings = settings
+        self.processing = processing
+        self.registry = registry
+        self.caller = caller
+        self.worker_id = worker_id
+        spec = invocation_topic(settings.app_id, settings.partitions, settings.replication_factor)
+        self.topic_name = spec.name
+        self.topic = app.topic(spec.name, key_type=str, key_serializer="raw",
+                               value_serializer=AVRO_TOLERANT)
+        options = {"driver": "rocksdict"}
+        self.results = processing.table(RESULTS_TABLE, partitions=spec.partitions, options=options)
+        self.running = processing.table(RUNNING_TABLE, partitions=spec.partitions, options=options)
+        self.queues = QueueRunner(self, settings)
+        self._tasks: dict[str, tuple[asyncio.Task, int]] = {}  # invocation id -> (task, partition)
+        self._dirty: set[TP] = set()
+        self._commit_wanted = asyncio.Event()
+
+        app.agent(self.topic, name="iii.execute")(self._consume)
+        app.timer(1.0, name="iii.resume")(self.resume_running)
+        app.task(self._committer)
+        app.on_partitions_revoked.connect(self._on_revoked)
+
+    async def _consume(self, stream: faust.StreamT) -> None:
+        await self.processing.run(stream, self.accept)
+
+    # -- accepting a request (under the commit barrier) -----------------------------------------
+
+    async def accept(self, event: EventT) -> None:
+        request = event.value
+        if getattr(request, "schema", None) != "iii.kafka.InvocationRequested":
+            found = getattr(request, "schema", type(request).__name__)
+            await self.processing.dead_letters.send(event, f"not an InvocationRequested but {found}",
+                                                    "wrong_event_type")
+            return
+        tp = event.message.tp
+        invocation_id = request["invocation_id"]
+        done = self.results.get(invocation_id)
+        if done is not None:  # answered from the stored result, never run twice
+            await self._reply(tp, request, done, [request["caller"]] if request["caller"] else [])
+            self._want_commit(tp)
+            return
+        running = self.running.get(invocation_id)
+        if running is not None:  # a repeat of a running invocation: one more caller to answer
+            if request["caller"] and request["caller"] not in running["callers"]:
+                running = {**running, "callers": [*running["callers"], request["caller"]]}
+                self.running[invocation_id] = running
+            self._start(invocation_id, running)
+            return
+        refusal = self._refusal(request)
+        record = {"request": dict(request), "partition": tp.partition, "offset": event.message.offset,
+                  "callers": [request["caller"]] if request["caller"] else [],
+                  "headers": {k: _text(v) for k, v in _pairs(event.message.headers)
+                              if k in TRACE_HEADERS},
+                  "not_before_ms": 0}
+        if refusal is not None:
+            await self._finish(tp, invocation_id, record, {"error": refusal.to_dict()})
+            self._want_commit(tp)
+            return
+        self.running[invocation_id] = record
+        self._start(invocation_id, record)
+
+    def _refusal(self, request: Event) -> InvocationError | None:
+        """Why this request will not run, if it will not."""
+        function_id = request["function_id"]
+        function = self.registry.get(function_id)
+        if function is None:
+            return InvocationError(ErrorCode.FUNCTION_NOT_FOUND,
+                                   f"worker app {self.settings.app_id} does not host {function_id}")
+        deadline = request["deadline_ms"]
+        if deadline is not None and deadline <= _now_ms():
+            return InvocationError(ErrorCode.TIMEOUT, "the caller's deadline passed before the "
+                                   "invocation started")
+        try:
+            function.check_request(request["payload"])
+        except InvocationError as error:
+            return error
+        return None
+
+    # -- running handlers --------------------------------------------------------------------
+
+    def _start(self, invocation_id: str, record: dict[str, Any]) -> None:
+        if invocation_id in self._tasks:
+            return
+        turn = self.queues.take_turn(record)
+        task = asyncio.ensure_future(self._run(invocation_id, record, turn))
+        self._tasks[invocation_id] = (task, record["partition"])
+        task.add_done_callback(lambda _: self._tasks.pop(invocation_id, None))
+
+    async def resume_running(self) -> None:
+        """Starts the handlers of recorded invocations this process owns but is not running: after a
+        restart, or after a rebalance gave it partitions of a worker that died."""
+        assigned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic_name}
+        if not assigned:
+            return
+        for invocation_id, record in sorted(self.running.items(), key=lambda kv: kv[1]["offset"]):
+            if invocation_id not in self._tasks and record["partition"] in assigned:
+                log.info("resuming invocation %s of %s", invocation_id, record["request"]["function_id"])
+                self._start(invocation_id, record)
+
+    async def _run(self, invocation_id: str, record: dict[str, Any], turn: Turn | None) -> None:
+        """Runs the invocation (and its retries, if queued) and records the outcome."""
+        tp = TP(self.topic_name, record["partition"])
+        try:
+            if turn is not None:
+                await turn.wait()
+            while record is not None:
+                await self.queues.wait_backoff(record)
+                outcome = await self._invoke(invocation_id, record)
+                async with self.processing.boundary.processing():
+                    if tp not in self.app.consumer.assignment() or self.running.get(invocation_id) is None:
+                        return  # the partition moved on; its new owner runs this again
+                    retry = None
+                    if "error" in outcome:
+                        retry = await self.queues.retry_later(tp, invocation_id, record, outcome["error"])
+                    if retry is None:
+                        await self._finish(tp, invocation_id, record, outcome)
+                    self._want_commit(tp)
+                if "error" in outcome:
+                    log.info("invocation %s of %s (attempt %s) failed: %s", invocation_id,
+                             record["request"]["function_id"], record["request"]["attempt"],
+                             outcome["error"]["message"])
+                record = retry
+        finally:
+            if turn is not None:
+                turn.finish()
+
+    async def _invoke(self, invocation_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Runs the handler once; returns `{"result", "outputs"}` or `{"error"}`."""
+        request = record["request"]
+        function = self.registry.get(request["function_id"])
+        if function is None:  # unregistered since it was accepted
+            return {"error": InvocationError(ErrorCode.FUNCTION_NOT_FOUND, f"worker app "
+                    f"{self.settings.app_id} no longer hosts {request['function_id']}").to_dict()}
+        await self.caller.ready.wait()  # the worker has read the catalog: ctx.trigger works
+        context = InvocationContext(invocation_id, request["function_id"], request["attempt"], self.caller)
+        timeout_ms = self._timeout_ms(function, request)
+        attributes = {"messaging.system": "kafka", "messaging.operation.type": "process",
+                      "messaging.destination.name": self.topic_name,
+                      "messaging.message.id": invocation_id, "messaging.kafka.destination.partition":
+                      record["partition"], "iii.function_id": function.function_id,
+                      "iii.attempt": request["attempt"], "iii.worker_id": self.worker_id}
+        with tracer().start_as_current_span(f"{function.function_id} process", kind=SpanKind.CONSUMER,
+                                            context=context_from_headers(record["headers"]),
+                                            attributes=attributes) as span:
+            try:
+                result = await asyncio.wait_for(_call(function, request["payload"], context),
+                                                timeout_ms / 1000)
+                function.check_response(result)
+                return {"result": result, "outputs": context.outputs}
+            except asyncio.TimeoutError:
+                error = InvocationError(ErrorCode.TIMEOUT, f"{function.function_id} did not finish "
+                                        f"within {timeout_ms} ms")
+            except InvocationError as exc:
+                error = exc if exc.code == ErrorCode.INVALID_RESULT else \
+                    InvocationError.from_handler_exception(exc)
+            except Exception as exc:
+                error = InvocationError.from_handler_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, error.message))
+            return {"error": error.to_dict()}
+
+    @staticmethod
+    def _timeout_ms(function: RegisteredFunction, request: Event) -> int:
+        deadline = request["deadline_ms"]
+        if deadline is None:
+            return function.timeout_ms
+        return max(1, min(function.timeout_ms, deadline - _now_ms()))
+
+    # -- finishing (under the commit barrier) -----------------------------------------------------
+
+    async def _finish(self, tp: TP, invocation_id: str, record: dict[str, Any],
+                      outcome: dict[str, Any]) -> None:
+        """Replies, outputs, dead letter and tables of a finished invocation (hold the barrier)."""
+        request = record["request"]
+        stored = {"function_id": request["function_id"], "attempt": request["attempt"],
+                  "finished_at_ms": _now_ms(), **{k: v for k, v in outcome.items() if k != "outputs"}}
+        await self._reply(tp, request, stored, record["callers"])
+        for output in outcome.get("outputs", ()):
+            await send_in_transaction(self.app, tp, output.topic, output.key, output.value)
+        if "error" in outcome and request["action"] == "enqueue":
+            await self.queues.dead_letter(tp, record, outcome["error"])
+        with writing_for_partition(tp):
+            self.results[invocation_id] = stored
+            if self.running.get(invocation_id) is not None:
+                del self.running[invocation_id]
+
+    async def _reply(self, tp: TP, request: Event, stored: dict[str, Any], callers: list[str]) -> None:
+        if not callers or request["action"] != "none":
+            return
+        common = {"invocation_id": request["invocation_id"], "function_id": request["function_id"],
+                  "attempt": stored["attempt"], "worker_id": self.worker_id}
+        if "error" in stored:
+            reply = Event("iii.kafka.InvocationFailed", **common, retryable=False,
+                          failed_at_ms=stored["finished_at_ms"], error=stored["error"])
+        else:
+            reply = Event("iii.kafka.InvocationCompleted", **common,
+                          completed_at_ms=stored["finished_at_ms"], result=stored["result"])
+        for caller in callers:
+            await send_in_transaction(self.app, tp, caller, request["invocation_id"], reply,
+                                      headers_with_context())
+
+    # -- committing ------------------------------------------------------------------------------
+
+    def _want_commit(self, tp: TP) -> None:
+        self._dirty.add(tp)
+        self._commit_wanted.set()
+
+    async def _committer(self) -> None:
+        """Commits the partitions with finished work: at once when idle; under load, each commit
+        takes everything that finished while the previous one ran (group commit)."""
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            async with self.processing.boundary.processing():
+                dirty, self._dirty = self._dirty, set()
+                assignment = self.app.consumer.assignment()
+                for tp in sorted(dirty):
+                    if tp in assignment:
+                        await self.processing.boundary.commit_partition(tp)
+
+    async def stop(self) -> None:
+        """Cancels running handlers: their invocations stay recorded, and run again on restart."""
+        tasks = [task for task, _ in self._tasks.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _on_revoked(self, sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+        partitions = {tp.partition for tp in (revoked or ()) if tp.topic == self.topic_name}
+        for task, partition in list(self._tasks.values()):
+            if partition in partitions:
+                task.cancel()
+
+
+async def _call(function: RegisteredFunction, payload: Any, context: InvocationContext) -> Any:
+    args = (payload, context) if function.wants_context else (payload,)
+    if function.is_async:
+        return await function.handler(*args)
+    return await asyncio.to_thread(function.handler, *args)
+
+
+def _pairs(headers: Any) -> list[tuple[str, Any]]:
+    return list(headers.items()) if isinstance(headers, dict) else list(headers or ())
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
