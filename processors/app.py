@@ -12,6 +12,7 @@ from iii_kafka.topology.topics import dead_letter_topic
 from .dead_letters import DeadLetters
 from .demo import counter
 from .functions import runtime as functions_runtime
+from .latency import commit_transactions_concurrently, shorten_transaction_backoffs
 from .processing import EventProcessing
 from .serialization import AVRO, install_codecs
 from .settings import Settings
@@ -22,6 +23,8 @@ __all__ = ["app", "create_app"]
 def create_app(settings: Settings) -> faust.App:
     """A Faust app with RocksDB tables (rocksdict), exactly-once processing and Avro values."""
     codec = install_codecs(settings)
+    shorten_transaction_backoffs(settings.retry_backoff_ms)
+    commit_transactions_concurrently()
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,

@@ -91,16 +91,16 @@ class EventBoundaryCommits:
         if pending:
             await asyncio.gather(*pending)  # a failed write fails the commit: nothing is skipped
 
-    async def commit_partition(self, tp: TP) -> None:
-        """Commits `tp`'s transaction now, with its offsets if any advanced (hold `processing()`).
+    async def commit_writes(self, tp: TP) -> None:
+        """Commits what source partition `tp`'s transaction holds now (hold `processing()`).
 
-        Faust commits a transaction only together with newer offsets; work that finishes after its
-        event was acked (an invocation's result) must become visible without waiting for the next
-        event on that partition.
+        Faust commits a transaction only together with newer offsets, on its timer. Work that
+        finishes after its event was acked (an invocation's result) must become visible at once;
+        its offset follows with Faust's next commit. Only writes: offsets would cost two more
+        round trips to the broker.
         """
         await self._changelog_delivered()
-        consumer = self._app.consumer
-        if await consumer.force_commit({tp}) or not self._app.in_transaction:
+        if not self._app.in_transaction:
             return
         producer = self._app.producer
         transactional_id = transactional_id_for(self._app, tp)

@@ -54,6 +54,7 @@ class Settings:
     services: tuple[str, ...] = ()
     heartbeat_s: float = 3.0
     liveness_s: float = 10.0
+    retry_backoff_ms: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -73,6 +74,7 @@ class Settings:
             services=tuple(m.strip() for m in env.get("IIIKAFKA_SERVICES", "").split(",") if m.strip()),
             heartbeat_s=_number_env(env, "IIIKAFKA_HEARTBEAT", 3.0, float, 0.0, strict=True),
             liveness_s=_number_env(env, "IIIKAFKA_LIVENESS", 10.0, float, 0.0, strict=True),
+            retry_backoff_ms=_number_env(env, "IIIKAFKA_RETRY_BACKOFF_MS", 2, int, 0),
         )
 
     @property

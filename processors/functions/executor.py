@@ -270,9 +270,6 @@ class Executor:
             async with self.processing.boundary.processing():
                 dirty, self._dirty = self._dirty, set()
                 assignment = self.app.consumer.assignment()
-                for tp in sorted(dirty):
-                    if tp in assignment:
-                        await self.processing.boundary.commit_partition(tp)
 
     async def stop(self) -> None:
         """Cancels running handlers: their invocations stay recorded, and run again on restart."""
