@@ -270,6 +270,8 @@ class Executor:
             async with self.processing.boundary.processing():
                 dirty, self._dirty = self._dirty, set()
                 assignment = self.app.consumer.assignment()
+                await asyncio.gather(*(self.processing.boundary.commit_writes(tp)
+                                       for tp in dirty if tp in assignment))
 
     async def stop(self) -> None:
         """Cancels running handlers: their invocations stay recorded, and run again on restart."""
