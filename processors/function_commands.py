@@ -5,6 +5,7 @@
     iii-kafka trigger mail::send '{...}' --enqueue q   durable; prints the receipt
     iii-kafka functions                                the functions live workers host
     iii-kafka triggers                                 the triggers live workers registered
+    iii-kafka queue redrive QUEUE                      dead letters of QUEUE back on the queue
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from .functions.actions import TriggerAction
 from .functions.caller import Caller
 from .functions.errors import InvocationError
+from .functions.redrive import redrive_queue
 from .functions.tracing import configure_tracing
 from .schema_store import schema_topic_client
 from .settings import Settings
@@ -47,6 +49,12 @@ def add_function_commands(commands: argparse._SubParsersAction,
     triggers.add_argument("--json", action="store_true", help="print JSON")
     triggers.set_defaults(run=lambda args: _list(args, require_cluster, "triggers"))
 
+    queue = commands.add_parser("queue", help="manage the queues of the app (IIIKAFKA_APP_ID)")
+    queue_actions = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    redrive = queue_actions.add_parser("redrive", help="put QUEUE's dead letters back on the queue")
+    redrive.add_argument("queue", metavar="QUEUE")
+    redrive.set_defaults(run=lambda args: _redrive(args, require_cluster))
+
 
 def _trigger(args: argparse.Namespace, require_cluster: Callable[[Settings], None]) -> int:
     try:
@@ -68,6 +76,20 @@ def _trigger(args: argparse.Namespace, require_cluster: Callable[[Settings], Non
         return 1
     if action is None or action.kind == "enqueue":
         print(json.dumps(result, default=_bytes_as_text))
+    return 0
+
+
+def _redrive(args: argparse.Namespace, require_cluster: Callable[[Settings], None]) -> int:
+    from iii_kafka.schemas import AvroCodec
+
+    settings = Settings.from_env()
+    require_cluster(settings)
+    store = schema_topic_client(settings)
+    try:
+        count = redrive_queue(settings, AvroCodec(store=store), args.queue)
+    finally:
+        store.close()
+    print(f"iii-kafka: redrove {count} message(s) of queue {args.queue} (app {settings.app_id})")
     return 0
 
 

@@ -14,7 +14,8 @@ other programs); inside a handler, `ctx.trigger` does.
 from .actions import TriggerAction
 from .context import InvocationContext
 from .errors import ErrorCode, InvocationError
+from .graphs import register_graph
 from .registry import FunctionRegistry, QueueConfig, RegisteredFunction, functions
 
 __all__ = ["ErrorCode", "FunctionRegistry", "InvocationContext", "InvocationError", "QueueConfig",
-           "RegisteredFunction", "TriggerAction", "functions"]
+           "RegisteredFunction", "TriggerAction", "functions", "register_graph"]

@@ -116,5 +116,5 @@ def install(app: faust.App, settings: Settings, processing: EventProcessing, cod
     configure_tracing(settings.app_id)
     load_services(settings.services)
     runtime = FunctionsRuntime(app, settings, processing, codec, registry)
-    builtins.bind(registry, runtime.catalog)
+    builtins.bind(registry, runtime.catalog, settings, codec)
     return runtime
