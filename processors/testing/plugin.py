@@ -7,6 +7,7 @@ Fixtures:
     worker_env               the environment a worker of this test runs with
     worker_factory           starts `iii-kafka worker` processes; stops them after the test
     avro_codec               the engine's codec, publishing to the cluster's schema topic
+    function_caller          triggers functions of the test's workers (a BlockingCaller)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from iii_kafka.schemas import AvroCodec  # noqa: E402
 
 from ..admin import app_topics as topology_topics  # noqa: E402
 from ..admin import ensure_topics  # noqa: E402
+from ..functions.blocking import BlockingCaller  # noqa: E402
 from ..schema_store import schema_topic_client  # noqa: E402
 from ..settings import Settings  # noqa: E402
 from ..workers import WorkerProcess  # noqa: E402
@@ -71,6 +73,7 @@ def worker_env(kafka_bootstrap_servers: str, kafka_app_id: str) -> dict[str, str
         "IIIKAFKA_APP_ID": kafka_app_id,
         "IIIKAFKA_PARTITIONS": "4",
         "IIIKAFKA_SESSION_TIMEOUT": "6",
+        "IIIKAFKA_NAMESPACE": kafka_app_id,  # its own catalog: no other test's functions
     }
 
 
@@ -108,3 +111,11 @@ def avro_codec(worker_env: dict[str, str]) -> Iterator[AvroCodec]:
     store = schema_topic_client(settings)
     yield AvroCodec(store=store)
     store.close()
+
+
+@pytest.fixture
+def function_caller(worker_env: dict[str, str], avro_codec: AvroCodec) -> Iterator[BlockingCaller]:
+    """Triggers functions in the test's namespace: `function_caller.trigger("math::add", {...})`."""
+    caller = BlockingCaller(Settings.from_env(worker_env), avro_codec)
+    yield caller
+    caller.close()
