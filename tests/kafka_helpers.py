@@ -103,3 +103,10 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.3):  # noqa: 
         time.sleep(interval)
         value = predicate()
     return value
+
+
+def wait_for_functions(caller, *function_ids: str, timeout: float = 30.0) -> None:  # noqa: ANN001
+    """Until the caller's catalog lists every id (workers register right after they start)."""
+    listed = wait_for(lambda: set(function_ids) <= {f["function_id"] for f in caller.list_functions()},
+                      timeout=timeout)
+    assert listed, f"not registered within {timeout:.0f} s: {function_ids}"

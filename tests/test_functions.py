@@ -17,7 +17,7 @@ from iii_kafka.processors.admin import ensure_topics
 from iii_kafka.processors.functions import ErrorCode, InvocationError
 from iii_kafka.schemas import AvroCodec, Event
 from iii_kafka.topology.topics import TopicSpec
-from kafka_helpers import produce, read_topic, wait_for
+from kafka_helpers import produce, read_topic, wait_for, wait_for_functions
 
 pytestmark = pytest.mark.kafka
 
@@ -50,8 +50,7 @@ def spans(path: Path) -> list[dict]:
 def test_a_composed_call_spans_two_worker_processes_in_one_trace(start_app, function_caller, tmp_path):
     back = start_app("back", "svc_back")
     front = start_app("front", "svc_front")
-    wait_for(lambda: {"front::sum_of_squares", "back::square"} <=
-             {f["function_id"] for f in function_caller.list_functions()})
+    wait_for_functions(function_caller, "front::sum_of_squares", "back::square")
 
     result = function_caller.trigger("front::sum_of_squares", {"a": 3, "b": 4})
 
@@ -82,7 +81,7 @@ def test_a_composed_call_spans_two_worker_processes_in_one_trace(start_app, func
 def test_errors_reach_the_caller_and_stall_nothing(start_app, function_caller, kafka_bootstrap_servers,
                                                     kafka_app_id, avro_codec):
     start_app("back", "svc_back")
-    wait_for(lambda: function_caller.list_functions())
+    wait_for_functions(function_caller, "back::add")
     caller = function_caller
 
     with pytest.raises(InvocationError) as unknown:
@@ -135,7 +134,7 @@ def test_errors_reach_the_caller_and_stall_nothing(start_app, function_caller, k
 def test_a_completed_invocation_is_answered_from_its_result_and_never_runs_twice(
         start_app, function_caller, kafka_bootstrap_servers, effects_topic):
     start_app("back", "svc_back")
-    wait_for(lambda: function_caller.list_functions())
+    wait_for_functions(function_caller, "back::add")
     invocation_id = f"once-{uuid.uuid4().hex}"
 
     first = function_caller.trigger("back::count", {"key": "k1"}, invocation_id=invocation_id)
@@ -151,8 +150,7 @@ def test_registrations_go_away_with_their_worker(start_app, function_caller, wor
     liveness = {"IIIKAFKA_LIVENESS": "4", "IIIKAFKA_HEARTBEAT": "1"}
     killed = start_app("back", "svc_back", name="doomed", **liveness)
     stopped = start_app("front", "svc_front", name="stopping", **liveness)
-    wait_for(lambda: {"back::add", "front::maybe"} <= {f["function_id"] for f in
-                                                       function_caller.list_functions()})
+    wait_for_functions(function_caller, "back::add", "front::maybe")
     # The CLI sees the same catalog, and calls through it.
     env = {**os.environ, **worker_env}
     cli = [sys.executable, "-m", "iii_kafka.processors.cli"]

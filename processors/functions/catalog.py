@@ -127,12 +127,14 @@ class CatalogView:
                  "config": r["config"], "condition_function_id": r.get("condition_function_id"),
                  "worker_name": r["worker_id"]} for r in records]
 
-    def stale_keys(self, at_ms: int | None = None) -> list[str]:
-        """Catalog keys of workers that are gone (silent past their bound, or never heard of)."""
+    def stale_keys(self, bound_ms: int, at_ms: int | None = None) -> list[str]:
+        """Catalog keys of workers that are gone: silent past their liveness bound, or registrations
+        older than `bound_ms` of a worker that never sent a heartbeat (it died while registering)."""
         at_ms = at_ms or now_ms()
         with self._lock:
             dead = {wid for wid in self.workers if not self.is_live(wid, at_ms)}
-            orphans = {wid for (_, wid) in [*self._functions, *self._triggers] if wid not in self.workers}
+            orphans = {r["worker_id"] for r in [*self._functions.values(), *self._triggers.values()]
+                       if r["worker_id"] not in self.workers and at_ms - r["registered_at_ms"] > bound_ms}
             gone = dead | orphans
             keys = [f"worker/{wid}" for wid in dead]
             keys += [f"function/{fid}/{wid}" for (fid, wid) in self._functions if wid in gone]
@@ -153,7 +155,8 @@ class CatalogPublisher:
 
     def __init__(self, producer: AsyncProducer, codec: AvroCodec, topic: str, *, worker_id: str,
                  app_id: str, invocation_topic: str, reply_topic: str | None,
-                 registry: FunctionRegistry, liveness_s: float, queues: dict[str, Any]) -> None:
+                 registry: FunctionRegistry, liveness_s: float, queues: dict[str, Any],
+                 view: CatalogView | None = None) -> None:
         self._producer = producer
         self._codec = codec
         self.topic = topic
@@ -164,12 +167,13 @@ class CatalogPublisher:
         self._registry = registry
         self._liveness_ms = int(liveness_s * 1000)
         self._queues = queues
+        self._view = view  # this process's own view sees its writes at once
         self._started_at_ms = now_ms()
         self._keys: set[str] = set()
 
     async def register(self) -> None:
-        """Heartbeat first, so a reader never sees a function of a worker it does not know."""
-        await self.heartbeat()
+        """The functions first, then the heartbeat: readers count a function as hosted only once its
+        worker's heartbeat is there, so a worker's functions appear all at once."""
         for function in self._registry:
             record = Event("iii.kafka.FunctionRegistered", function_id=function.function_id,
                            worker_id=self.worker_id, description=function.description,
@@ -178,6 +182,7 @@ class CatalogPublisher:
                            registered_at_ms=now_ms(), metadata=function.metadata,
                            invocation_topic=self._invocation_topic, timeout_ms=function.timeout_ms)
             await self._write(f"function/{function.function_id}/{self.worker_id}", record)
+        await self.heartbeat()
 
     async def heartbeat(self) -> None:
         record = Event("iii.kafka.WorkerHeartbeat", worker_id=self.worker_id, app_id=self._app_id,
@@ -197,7 +202,11 @@ class CatalogPublisher:
     async def tombstone(self, keys: Iterable[str]) -> None:
         for key in keys:
             await self._producer.send(self.topic, key.encode(), None)
+            if self._view is not None:
+                self._view.apply(key, None)
 
     async def _write(self, key: str, record: Event) -> None:
         self._keys.add(key)
         await self._producer.send(self.topic, key.encode(), self._codec.encode(record))
+        if self._view is not None:
+            self._view.apply(key, dict(record))

@@ -48,9 +48,11 @@ class InvocationContext:
         return format(self.span.get_span_context().trace_id, "032x")
 
     def child_id(self, name: str | None = None) -> str:
-        """The id of the next child invocation: by call order, or by `name` when given."""
+        """The id of a child invocation: `name` when given, else the next unnamed call's number."""
+        if name is not None:
+            return f"{self.invocation_id}/{name}"
         self._calls += 1
-        return f"{self.invocation_id}/{name if name is not None else self._calls}"
+        return f"{self.invocation_id}/{self._calls}"
 
     async def trigger(self, function_id: str, payload: Any = None,
                       action: TriggerAction | dict | str | None = None,

@@ -53,13 +53,15 @@ def _now_ms() -> int:
 
 class Executor:
     def __init__(self, app: faust.App, settings: Settings, processing: EventProcessing,
-                 registry: FunctionRegistry, caller: Caller, worker_id: str) -> None:
+                 registry: FunctionRegistry, caller: Caller, worker_id: str,
+                 registered: asyncio.Event) -> None:
         self.app = app
         self.settings = settings
         self.processing = processing
         self.registry = registry
         self.caller = caller
         self.worker_id = worker_id
+        self._registered = registered  # this worker is in the catalog: ctx.trigger can find it
         spec = invocation_topic(settings.app_id, settings.partitions, settings.replication_factor)
         self.topic_name = spec.name
         self.topic = app.topic(spec.name, key_type=str, key_serializer="raw",
@@ -93,11 +95,13 @@ class Executor:
         invocation_id = request["invocation_id"]
         done = self.results.get(invocation_id)
         if done is not None:  # answered from the stored result, never run twice
+            log.debug("invocation %s already completed: answering from its stored result", invocation_id)
             await self._reply(tp, request, done, [request["caller"]] if request["caller"] else [])
             self._want_commit(tp)
             return
         running = self.running.get(invocation_id)
         if running is not None:  # a repeat of a running invocation: one more caller to answer
+            log.debug("invocation %s is running: one more caller to answer", invocation_id)
             if request["caller"] and request["caller"] not in running["callers"]:
                 running = {**running, "callers": [*running["callers"], request["caller"]]}
                 self.running[invocation_id] = running
@@ -188,7 +192,7 @@ class Executor:
         if function is None:  # unregistered since it was accepted
             return {"error": InvocationError(ErrorCode.FUNCTION_NOT_FOUND, f"worker app "
                     f"{self.settings.app_id} no longer hosts {request['function_id']}").to_dict()}
-        await self.caller.ready.wait()  # the worker has read the catalog: ctx.trigger works
+        await self._registered.wait()
         context = InvocationContext(invocation_id, request["function_id"], request["attempt"], self.caller)
         timeout_ms = self._timeout_ms(function, request)
         attributes = {"messaging.system": "kafka", "messaging.operation.type": "process",
@@ -228,6 +232,7 @@ class Executor:
                       outcome: dict[str, Any]) -> None:
         """Replies, outputs, dead letter and tables of a finished invocation (hold the barrier)."""
         request = record["request"]
+        record = self.running.get(invocation_id) or record  # callers may have joined since it started
         stored = {"function_id": request["function_id"], "attempt": request["attempt"],
                   "finished_at_ms": _now_ms(), **{k: v for k, v in outcome.items() if k != "outputs"}}
         await self._reply(tp, request, stored, record["callers"])

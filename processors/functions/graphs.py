@@ -16,12 +16,14 @@ from typing import Any
 from iii_kafka.topology.graphs import Graph, Node, Parallel, Step, Then, step_payload
 
 from .context import InvocationContext
+from .errors import ErrorCode, InvocationError
 from .registry import FunctionRegistry, RegisteredFunction
 
 __all__ = ["GRAPH_TIMEOUT_MS", "register_graph"]
 
 GRAPH_TIMEOUT_MS = 10 * 60 * 1000
 STEP_TIMEOUT_MS = 5 * 60 * 1000
+HOST_WAIT_S = 30.0
 
 
 def register_graph(registry: FunctionRegistry, graph: Graph, *, timeout_ms: int = GRAPH_TIMEOUT_MS,
@@ -59,11 +61,26 @@ async def _run_step(step: Step, data: Any, results: dict[str, Any], skipped: lis
                     ctx: InvocationContext, timeout_ms: int) -> None:
     payload = step_payload(data, results)
     if step.when is not None:
-        decision = await ctx.trigger(step.when, payload, timeout_ms=timeout_ms, name=f"{step.name}.when")
+        decision = await _trigger_when_hosted(ctx, step.when, payload, timeout_ms, f"{step.name}.when")
         if not _truthy(decision):
             skipped.append(step.name)
             return
-    results[step.name] = await ctx.trigger(step.function_id, payload, timeout_ms=timeout_ms, name=step.name)
+    results[step.name] = await _trigger_when_hosted(ctx, step.function_id, payload, timeout_ms, step.name)
+
+
+async def _trigger_when_hosted(ctx: InvocationContext, function_id: str, payload: Any, timeout_ms: int,
+                               name: str) -> Any:
+    """A step whose function has no live host right now (its app restarting) waits for one, up to
+    `HOST_WAIT_S`, instead of failing the whole run."""
+    waited = 0.0
+    while True:
+        try:
+            return await ctx.trigger(function_id, payload, timeout_ms=timeout_ms, name=name)
+        except InvocationError as error:
+            if error.code != ErrorCode.FUNCTION_NOT_FOUND or waited >= HOST_WAIT_S:
+                raise
+        await asyncio.sleep(1.0)
+        waited += 1.0
 
 
 def _truthy(decision: Any) -> bool:

@@ -67,7 +67,9 @@ class FunctionsRuntime:
         self.producer = AsyncProducer(settings.bootstrap_servers)
         self.caller = Caller(settings, codec, caller_id=self.worker_id, catalog=self.catalog,
                              producer=self.producer)
-        self.executor = Executor(app, settings, processing, registry, self.caller, self.worker_id)
+        self.registered = asyncio.Event()
+        self.executor = Executor(app, settings, processing, registry, self.caller, self.worker_id,
+                                 self.registered)
         self.publisher: CatalogPublisher | None = None
         app.task(self._start)
         app.timer(settings.heartbeat_s, name="iii.heartbeat")(self._heartbeat)
@@ -83,8 +85,9 @@ class FunctionsRuntime:
             self.producer, self.codec, topic, worker_id=self.worker_id, app_id=settings.app_id,
             invocation_topic=self.executor.topic_name, reply_topic=self.caller.reply_topic.name,
             registry=self.registry, liveness_s=settings.liveness_s,
-            queues=self.executor.queues.describe())
+            queues=self.executor.queues.describe(), view=self.catalog)
         await self.publisher.register()
+        self.registered.set()
         log.info("worker %s hosts %d function(s): %s", self.worker_id, len(self.registry),
                  ", ".join(f.function_id for f in self.registry) or "none")
 
@@ -92,7 +95,7 @@ class FunctionsRuntime:
         if self.publisher is None:
             return
         await self.publisher.heartbeat()
-        stale = self.catalog.stale_keys()
+        stale = self.catalog.stale_keys(int(self.settings.liveness_s * 1000))
         if stale:
             gone = sorted({key.split("/")[1] for key in stale if key.startswith("worker/")})
             log.info("catalog: removing registrations of silent worker(s) %s", ", ".join(gone) or "?")
