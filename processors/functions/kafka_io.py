@@ -88,6 +88,7 @@ class AsyncProducer:
         self._producer.flush(timeout)
         self._closed.set()
         self._poller.join(timeout)
+        self._producer = None  # librdkafka's handle goes with it (else it keeps reconnecting)
 
 
 class TopicReader:

@@ -42,7 +42,7 @@ def redrive_queue(settings: Settings, codec: AvroCodec, queue: str, timeout: flo
         ends = {p: consumer.get_watermark_offsets(TopicPartition(letters, p), timeout=timeout)[1]
                 for p in partitions}
         done: set[int] = {p for p, end in ends.items() if end == 0}
-        redriven = 0
+        redriven = read = 0
         deadline = time.monotonic() + timeout
         while len(done) < len(partitions) and time.monotonic() < deadline:
             message = consumer.poll(0.5)
@@ -54,10 +54,12 @@ def redrive_queue(settings: Settings, codec: AvroCodec, queue: str, timeout: flo
                 continue
             if message.offset() >= ends[message.partition()] - 1:
                 done.add(message.partition())
+            read += 1
             redriven += _redrive_one(codec, producer, message, queue, target)
         if producer.flush(timeout):
             raise TimeoutError(f"redrive of {queue}: messages not delivered within {timeout:.0f} s")
-        consumer.commit(asynchronous=False)
+        if read:
+            consumer.commit(asynchronous=False)
         log.info("redrive of queue %s: %d message(s) back to %s", queue, redriven, target)
         return redriven
     finally:
