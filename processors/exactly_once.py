@@ -92,12 +92,14 @@ class EventBoundaryCommits:
             await asyncio.gather(*pending)  # a failed write fails the commit: nothing is skipped
 
     async def commit_writes(self, tp: TP) -> None:
-        """Commits what source partition `tp`'s transaction holds now (hold `processing()`).
+        """Commits what source partition `tp`'s transaction holds now.
 
         Faust commits a transaction only together with newer offsets, on its timer. Work that
         finishes after its event was acked (an invocation's result) must become visible at once;
         its offset follows with Faust's next commit. Only writes: offsets would cost two more
-        round trips to the broker.
+        round trips to the broker. The caller keeps out writes that must not be split between two
+        transactions; other sends wait for the commit (Faust's per-transaction lock) and go into
+        the next one.
         """
         await self._changelog_delivered()
         if not self._app.in_transaction:

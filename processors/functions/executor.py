@@ -73,6 +73,7 @@ class Executor:
         self._tasks: dict[str, tuple[asyncio.Task, int]] = {}  # invocation id -> (task, partition)
         self._dirty: set[TP] = set()
         self._commit_wanted = asyncio.Event()
+        self._finishing = asyncio.Lock()  # a finish's writes and a commit of them exclude each other
 
         app.agent(self.topic, name="iii.execute")(self._consume)
         app.timer(1.0, name="iii.resume")(self.resume_running)
@@ -167,7 +168,7 @@ class Executor:
             while record is not None:
                 await self.queues.wait_backoff(record)
                 outcome = await self._invoke(invocation_id, record)
-                async with self.processing.boundary.processing():
+                async with self._finishing, self.processing.boundary.processing():
                     if tp not in self.app.consumer.assignment() or self.running.get(invocation_id) is None:
                         return  # the partition moved on; its new owner runs this again
                     retry = None
@@ -272,7 +273,10 @@ class Executor:
         while True:
             await self._commit_wanted.wait()
             self._commit_wanted.clear()
-            async with self.processing.boundary.processing():
+            # Not under the commit barrier: requests keep being accepted while a transaction
+            # commits (their writes wait for it, and go into the next one). Only a finish, whose
+            # writes must all land in one transaction, is kept out.
+            async with self._finishing:
                 dirty, self._dirty = self._dirty, set()
                 assignment = self.app.consumer.assignment()
                 await asyncio.gather(*(self.processing.boundary.commit_writes(tp)
