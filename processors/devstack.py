@@ -11,7 +11,9 @@ from .children import stop_on_signals
 from .settings import DEFAULT_BOOTSTRAP, Settings
 from .workers import WorkerError, WorkerProcess
 
-__all__ = ["DevStack"]
+__all__ = ["DEMO_SERVICES", "DevStack"]
+
+DEMO_SERVICES = "iii_kafka.processors.demo.services"  # when IIIKAFKA_SERVICES names none
 
 
 class DevStack:
@@ -62,7 +64,8 @@ class DevStack:
 
     def _start_worker(self, index: int, bootstrap: str) -> WorkerProcess:
         data_dir = self.settings.data_dir / f"worker-{index}"
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "IIIKAFKA_DATA_DIR": str(data_dir)}
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "IIIKAFKA_DATA_DIR": str(data_dir),
+               "IIIKAFKA_SERVICES": ",".join(self.settings.services) or DEMO_SERVICES}
         if index == 1:
             ensure_topics(bootstrap, app_topics(self.settings))
         return WorkerProcess(data_dir / "worker.log", env=env, web_port=self.first_web_port + index - 1,
@@ -74,6 +77,8 @@ class DevStack:
         _say(f"{self.worker_count} worker(s) ready. Try:\n"
              f"  {prefix}iii-kafka demo send alice bob alice\n"
              f"  curl -s localhost:{self.first_web_port}/demo/counts/\n"
+             f"  {prefix}iii-kafka trigger math::sum_of_squares '{{\"a\": 3, \"b\": 4}}'\n"
+             f"  {prefix}iii-kafka functions\n"
              f"Events go to {events}. Ctrl-C stops the workers and the broker.")
 
 

@@ -111,22 +111,15 @@ def _list(args: argparse.Namespace, require_cluster: Callable[[Settings], None],
 
 
 def _with_caller(require_cluster: Callable[[Settings], None], work: Callable[[Caller], Any]) -> Any:
-    settings = Settings.from_env()
-    require_cluster(settings)
+    require_cluster(Settings.from_env())
     configure_tracing("iii-kafka-cli")
     logging.getLogger("iii_kafka.processors.admin").setLevel(logging.WARNING)  # its reply topic
-    store = schema_topic_client(settings)
 
     async def run() -> Any:
-        from iii_kafka.schemas import AvroCodec
-
-        async with Caller(settings, AvroCodec(store=store)) as caller:
+        async with Caller.from_env() as caller:
             return await work(caller)
 
-    try:
-        return asyncio.run(run())
-    finally:
-        store.close()
+    return asyncio.run(run())
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:

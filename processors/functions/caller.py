@@ -20,6 +20,7 @@ from iii_kafka.topology.functions import FunctionId, FunctionIdError, catalog_to
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ..admin import ensure_topics
+from ..schema_store import schema_topic_client
 from ..settings import Settings
 from .actions import TriggerAction
 from .catalog import CatalogView, now_ms
@@ -51,6 +52,17 @@ class Caller:
         self._reader: TopicReader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = asyncio.Event()  # set when start() is done
+        self._closables: list[Any] = []
+
+    @classmethod
+    def from_env(cls) -> "Caller":
+        """A caller configured like every command: settings from the environment, the engine's codec
+        publishing to the cluster's schema topic. `async with Caller.from_env() as caller: ...`"""
+        settings = Settings.from_env()
+        store = schema_topic_client(settings)
+        caller = cls(settings, AvroCodec(store=store))
+        caller._closables.append(store)
+        return caller
 
     async def start(self, timeout: float = 30.0) -> "Caller":
         self._loop = asyncio.get_running_loop()
@@ -79,6 +91,8 @@ class Caller:
             await asyncio.to_thread(self.producer.close)
         if delete_reply_topic:
             await asyncio.to_thread(delete_topic, self.settings.bootstrap_servers, self.reply_topic.name)
+        for closable in self._closables:
+            closable.close()
 
     async def __aenter__(self) -> "Caller":
         return await self.start()
