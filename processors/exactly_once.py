@@ -11,7 +11,8 @@ faust-streaming 0.15.3 two kinds of writes can land in the wrong transaction:
 
 `EventBoundaryCommits` makes commits happen only between events (agents hold `processing()` while
 they handle one), and before each commit waits until every changelog write of the tables it made
-(`boundary.table(...)`) is delivered, so it is inside the transaction that commits the offsets.
+(`boundary.table(...)`) and every `send_in_transaction` is delivered, so it is inside the
+transaction that commits the offsets (aiokafka's commit does not flush what is still in flight).
 (Faust's own `ProducerBuffer.flush()` returns after 0.1 s of quiet whether or not the buffer is
 empty, so it cannot be the barrier.)
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -72,7 +73,9 @@ class EventBoundaryCommits:
         self._app = app
         self._lock: asyncio.Lock | None = None
         self._undelivered: list[asyncio.Future] = []
+        self._before_commit: list[Callable[[], None]] = []
         app.on_partitions_assigned.connect(self._on_partitions_assigned)
+        app._iii_commit_boundary = self  # send_in_transaction finds it here
 
     def table(self, name: str, **kwargs: Any) -> faust.Table:
         """`app.Table(name, **kwargs)`, with its changelog writes held to the commit barrier."""
@@ -86,7 +89,17 @@ class EventBoundaryCommits:
 
         return self._app.tables.add(BarrierTable(self._app, name=name, **kwargs))
 
-    async def _changelog_delivered(self) -> None:
+    def before_commit(self, callback: Callable[[], None]) -> None:
+        """`callback()` runs before each offset commit, under the barrier: writes it makes commit with
+        the offsets."""
+        self._before_commit.append(callback)
+
+    def track(self, delivery: asyncio.Future) -> None:
+        """Holds the next commit until this write is delivered (aiokafka's commit does not flush:
+        a write still in flight could miss the transaction it belongs to)."""
+        self._undelivered.append(delivery)
+
+    async def _writes_delivered(self) -> None:
         pending, self._undelivered[:] = list(self._undelivered), []
         if pending:
             await asyncio.gather(*pending)  # a failed write fails the commit: nothing is skipped
@@ -101,7 +114,7 @@ class EventBoundaryCommits:
         transactions; other sends wait for the commit (Faust's per-transaction lock) and go into
         the next one.
         """
-        await self._changelog_delivered()
+        await self._writes_delivered()
         if not self._app.in_transaction:
             return
         producer = self._app.producer
@@ -128,7 +141,9 @@ class EventBoundaryCommits:
 
         async def commit_between_events(*args: Any, **kwargs: Any) -> bool:
             async with lock:
-                await self._changelog_delivered()
+                for callback in self._before_commit:
+                    callback()
+                await self._writes_delivered()
                 return await commit_any_time(*args, **kwargs)
 
         consumer.commit = commit_between_events

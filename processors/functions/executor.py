@@ -2,8 +2,9 @@
 
 For each `InvocationRequested` on `<app>.invocations` (one event at a time, under the commit
 barrier) it either answers at once (a completed invocation id, from the `invocation-results`
-table; an unknown function; an invalid payload; a deadline already passed), or records the
-invocation in the `invocations-running` table and starts its handler as a task. Handlers run
+table; an unknown function; an invalid payload; a deadline already passed), or starts its handler
+as a task. An invocation still running when Faust next commits offsets is written to the
+`invocations-running` table first, in that same transaction. Handlers run
 concurrently, so a handler may await another function of the same app without deadlock.
 
 When a handler finishes, its result (or error) goes to each waiting caller's reply topic, its
@@ -74,6 +75,8 @@ class Executor:
         self._dirty: set[TP] = set()
         self._commit_wanted = asyncio.Event()
         self._finishing = asyncio.Lock()  # a finish's writes and a commit of them exclude each other
+        self._unrecorded: dict[str, tuple[TP, dict[str, Any]]] = {}  # accepted, not yet in the table
+        processing.boundary.before_commit(self._record_in_flight)
 
         app.agent(self.topic, name="iii.execute")(self._consume)
         app.timer(1.0, name="iii.resume")(self.resume_running)
@@ -100,12 +103,12 @@ class Executor:
             await self._reply(tp, request, done, [request["caller"]] if request["caller"] else [])
             self._want_commit(tp)
             return
-        running = self.running.get(invocation_id)
+        running = self._record_of(invocation_id)
         if running is not None:  # a repeat of a running invocation: one more caller to answer
             log.debug("invocation %s is running: one more caller to answer", invocation_id)
             if request["caller"] and request["caller"] not in running["callers"]:
                 running = {**running, "callers": [*running["callers"], request["caller"]]}
-                self.running[invocation_id] = running
+                self._keep(tp, invocation_id, running)
             self._start(invocation_id, running)
             return
         refusal = self._refusal(request)
@@ -118,8 +121,31 @@ class Executor:
             await self._finish(tp, invocation_id, record, {"error": refusal.to_dict()})
             self._want_commit(tp)
             return
-        self.running[invocation_id] = record
+        self._unrecorded[invocation_id] = (tp, record)
         self._start(invocation_id, record)
+
+    def _record_of(self, invocation_id: str) -> dict[str, Any] | None:
+        """The running invocation's record: in memory until a commit needs it in the table."""
+        unrecorded = self._unrecorded.get(invocation_id)
+        return unrecorded[1] if unrecorded is not None else self.running.get(invocation_id)
+
+    def _keep(self, tp: TP, invocation_id: str, record: dict[str, Any]) -> None:
+        if invocation_id in self._unrecorded:
+            self._unrecorded[invocation_id] = (tp, record)
+        else:
+            with writing_for_partition(tp):
+                self.running[invocation_id] = record
+
+    def _record_in_flight(self) -> None:
+        """Before Faust commits offsets: the invocations accepted since the last commit and still
+        running go into `invocations-running`, in the transaction that commits their offsets.
+        Most invocations finish before that and never touch the table."""
+        assignment = self.app.consumer.assignment()
+        for invocation_id, (tp, record) in list(self._unrecorded.items()):
+            if tp in assignment:
+                with writing_for_partition(tp):
+                    self.running[invocation_id] = record
+        self._unrecorded.clear()
 
     def _refusal(self, request: Event) -> InvocationError | None:
         """Why this request will not run, if it will not."""
@@ -169,11 +195,13 @@ class Executor:
                 await self.queues.wait_backoff(record)
                 outcome = await self._invoke(invocation_id, record)
                 async with self._finishing, self.processing.boundary.processing():
-                    if tp not in self.app.consumer.assignment() or self.running.get(invocation_id) is None:
+                    if tp not in self.app.consumer.assignment() or self._record_of(invocation_id) is None:
                         return  # the partition moved on; its new owner runs this again
                     retry = None
                     if "error" in outcome:
                         retry = await self.queues.retry_later(tp, invocation_id, record, outcome["error"])
+                        if retry is not None:
+                            self._unrecorded.pop(invocation_id, None)  # recorded with its next attempt
                     if retry is None:
                         await self._finish(tp, invocation_id, record, outcome)
                     self._want_commit(tp)
@@ -233,7 +261,7 @@ class Executor:
                       outcome: dict[str, Any]) -> None:
         """Replies, outputs, dead letter and tables of a finished invocation (hold the barrier)."""
         request = record["request"]
-        record = self.running.get(invocation_id) or record  # callers may have joined since it started
+        record = self._record_of(invocation_id) or record  # callers may have joined since it started
         stored = {"function_id": request["function_id"], "attempt": request["attempt"],
                   "finished_at_ms": _now_ms(), **{k: v for k, v in outcome.items() if k != "outputs"}}
         await self._reply(tp, request, stored, record["callers"])
@@ -243,7 +271,8 @@ class Executor:
             await self.queues.dead_letter(tp, record, outcome["error"])
         with writing_for_partition(tp):
             self.results[invocation_id] = stored
-            if self.running.get(invocation_id) is not None:
+            if self._unrecorded.pop(invocation_id, None) is None and \
+                    self.running.get(invocation_id) is not None:
                 del self.running[invocation_id]
 
     async def _reply(self, tp: TP, request: Event, stored: dict[str, Any], callers: list[str]) -> None:
@@ -291,6 +320,9 @@ class Executor:
 
     async def _on_revoked(self, sender: Any, revoked: Any = None, **kwargs: Any) -> None:
         partitions = {tp.partition for tp in (revoked or ()) if tp.topic == self.topic_name}
+        for invocation_id, (tp, _) in list(self._unrecorded.items()):
+            if tp.partition in partitions:  # their offsets are not committed: the new owner reads them
+                del self._unrecorded[invocation_id]
         for task, partition in list(self._tasks.values()):
             if partition in partitions:
                 task.cancel()
