@@ -232,7 +232,8 @@ class Caller:
 def delete_topic(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> None:
     """Best effort: a reply topic nobody reads any more."""
     try:
-        for future in AdminClient({"bootstrap.servers": bootstrap_servers}).delete_topics(
+        admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 3})  # no INFO noise
+        for future in admin.delete_topics(
                 [topic], operation_timeout=timeout).values():
             future.result(timeout)
     except Exception as exc:  # the topic expires by retention anyway
