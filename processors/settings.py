@@ -55,6 +55,7 @@ class Settings:
     heartbeat_s: float = 3.0
     liveness_s: float = 10.0
     retry_backoff_ms: int = 2
+    max_message_bytes: int = 1_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -75,6 +76,7 @@ class Settings:
             heartbeat_s=_number_env(env, "IIIKAFKA_HEARTBEAT", 3.0, float, 0.0, strict=True),
             liveness_s=_number_env(env, "IIIKAFKA_LIVENESS", 10.0, float, 0.0, strict=True),
             retry_backoff_ms=_number_env(env, "IIIKAFKA_RETRY_BACKOFF_MS", 2, int, 0),
+            max_message_bytes=_number_env(env, "IIIKAFKA_MAX_MESSAGE_BYTES", 1_000_000, int, 1024),
         )
 
     @property

@@ -104,6 +104,15 @@ def test_errors_reach_the_caller_and_stall_nothing(start_app, function_caller, k
     assert "KeyError" in raised.value.message and "unicorn" in raised.value.message
     assert "svc_back.py" in raised.value.stacktrace  # the handler's own traceback
 
+    for function_id, problem in [("back::too_big", "over the 1000000-byte limit"),
+                                 ("back::not_a_value", "cannot be written")]:
+        with pytest.raises(InvocationError) as unwritable:
+            caller.trigger(function_id, {})
+        assert unwritable.value.code == ErrorCode.INVALID_RESULT and problem in unwritable.value.message
+    with pytest.raises(InvocationError) as oversized:
+        caller.trigger("back::square", {"x": 1, "padding": "y" * 1_100_000})
+    assert oversized.value.code == ErrorCode.INVALID_PAYLOAD and "byte limit" in oversized.value.message
+
     started = time.monotonic()
     with pytest.raises(InvocationError) as hung:
         caller.trigger("back::hang", {}, None, 1500)

@@ -142,6 +142,10 @@ class Caller:
             except CodecError as exc:
                 raise InvocationError(ErrorCode.INVALID_PAYLOAD, f"payload cannot be written: {exc}",
                                       function_id=function_id) from None
+            if len(value) > self.settings.max_message_bytes:
+                raise InvocationError(ErrorCode.INVALID_PAYLOAD, f"the invocation is {len(value)} bytes, "
+                                      f"over the {self.settings.max_message_bytes}-byte limit "
+                                      "(IIIKAFKA_MAX_MESSAGE_BYTES)", function_id=function_id)
             key = self._message_key(host, action, payload, invocation_id)
             if action is not None:
                 await self._send(topic, key, value, function_id, action)

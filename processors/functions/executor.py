@@ -236,6 +236,7 @@ class Executor:
                 result = await asyncio.wait_for(_call(function, request["payload"], context),
                                                 timeout_ms / 1000)
                 function.check_response(result)
+                self._check_writable(function.function_id, result, context.outputs)
                 return {"result": result, "outputs": context.outputs}
             except asyncio.TimeoutError:
                 error = InvocationError(ErrorCode.TIMEOUT, f"{function.function_id} did not finish "
@@ -247,6 +248,21 @@ class Executor:
                 error = InvocationError.from_handler_exception(exc)
             span.set_status(Status(StatusCode.ERROR, error.message))
             return {"error": error.to_dict()}
+
+    def _check_writable(self, function_id: str, result: Any, outputs: list) -> None:
+        """A result or output that cannot be written (not a Value, or too big for Kafka) fails the
+        invocation here, with a clear error, instead of failing its transaction later."""
+        limit = self.settings.max_message_bytes
+        for what, value in [("result", result), *((f"output to {o.topic}", o.value) for o in outputs)]:
+            try:
+                size = len(self.app.serializers.dumps_value(None, value))
+            except Exception as exc:  # the codec names what it cannot write
+                raise InvocationError(ErrorCode.INVALID_RESULT, f"{what} cannot be written: {exc}",
+                                      function_id=function_id) from None
+            if size > limit:
+                raise InvocationError(ErrorCode.INVALID_RESULT, f"{what} is {size} bytes, over the "
+                                      f"{limit}-byte limit (IIIKAFKA_MAX_MESSAGE_BYTES)",
+                                      function_id=function_id)
 
     @staticmethod
     def _timeout_ms(function: RegisteredFunction, request: Event) -> int:
@@ -299,6 +315,15 @@ class Executor:
     async def _committer(self) -> None:
         """Commits the partitions with finished work: at once when idle; under load, each commit
         takes everything that finished while the previous one ran (group commit)."""
+        try:
+            await self._commit_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a transaction in an unknown state: start again from the log
+            log.exception("committing finished invocations failed; the worker stops")
+            await self.app.crash(exc)
+
+    async def _commit_forever(self) -> None:
         while True:
             await self._commit_wanted.wait()
             self._commit_wanted.clear()

@@ -35,3 +35,13 @@ async def count(data, ctx):
     """One effect per run, written with the result (exactly once per completed invocation)."""
     ctx.send(EFFECTS, data["key"], {"invocation_id": ctx.invocation_id, "pid": os.getpid()})
     return {"counted": data["key"]}
+
+
+@functions.function("back::too_big")
+async def too_big(data):
+    return {"blob": "x" * 2_000_000}
+
+
+@functions.function("back::not_a_value")
+async def not_a_value(data):
+    return {"when": object()}
