@@ -11,8 +11,9 @@ faust-streaming 0.15.3 two kinds of writes can land in the wrong transaction:
 
 `EventBoundaryCommits` makes commits happen only between events (agents hold `processing()` while
 they handle one), and before each commit waits until every changelog write of the tables it made
-(`boundary.table(...)`) and every `send_in_transaction` is delivered, so it is inside the
-transaction that commits the offsets (aiokafka's commit does not flush what is still in flight).
+(`boundary.table(...)`) is delivered, so it is inside the transaction that commits the offsets:
+Faust hands changelog writes to aiokafka later, from a buffer, and aiokafka's commit flushes only
+what it was handed (`send_in_transaction` hands its record over before it returns).
 (Faust's own `ProducerBuffer.flush()` returns after 0.1 s of quiet whether or not the buffer is
 empty, so it cannot be the barrier.)
 """
@@ -75,7 +76,6 @@ class EventBoundaryCommits:
         self._undelivered: list[asyncio.Future] = []
         self._before_commit: list[Callable[[], None]] = []
         app.on_partitions_assigned.connect(self._on_partitions_assigned)
-        app._iii_commit_boundary = self  # send_in_transaction finds it here
 
     def table(self, name: str, **kwargs: Any) -> faust.Table:
         """`app.Table(name, **kwargs)`, with its changelog writes held to the commit barrier."""
@@ -93,11 +93,6 @@ class EventBoundaryCommits:
         """`callback()` runs before each offset commit, under the barrier: writes it makes commit with
         the offsets."""
         self._before_commit.append(callback)
-
-    def track(self, delivery: asyncio.Future) -> None:
-        """Holds the next commit until this write is delivered (aiokafka's commit does not flush:
-        a write still in flight could miss the transaction it belongs to)."""
-        self._undelivered.append(delivery)
 
     async def _writes_delivered(self) -> None:
         pending, self._undelivered[:] = list(self._undelivered), []

@@ -40,8 +40,6 @@ async def send_in_transaction(
         return
     tp = source.message.tp if hasattr(source, "message") else source
     transactional_id = transactional_id_for(app, tp)
-    delivery = await app.consumer.transactions.producer.send(topic, key, value, None, None, headers,
-                                                             transactional_id=transactional_id)
-    boundary = getattr(app, "_iii_commit_boundary", None)
-    if boundary is not None:
-        boundary.track(delivery)
+    # Awaiting the send hands the record to aiokafka, whose commit flushes it before EndTxn.
+    await app.consumer.transactions.producer.send(topic, key, value, None, None, headers,
+                                                  transactional_id=transactional_id)
