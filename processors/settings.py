@@ -56,6 +56,7 @@ class Settings:
     liveness_s: float = 10.0
     retry_backoff_ms: int = 2
     max_message_bytes: int = 1_000_000
+    results_retention_s: float = 86_400.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -77,6 +78,8 @@ class Settings:
             liveness_s=_number_env(env, "IIIKAFKA_LIVENESS", 10.0, float, 0.0, strict=True),
             retry_backoff_ms=_number_env(env, "IIIKAFKA_RETRY_BACKOFF_MS", 2, int, 0),
             max_message_bytes=_number_env(env, "IIIKAFKA_MAX_MESSAGE_BYTES", 1_000_000, int, 1024),
+            results_retention_s=_number_env(env, "IIIKAFKA_RESULTS_RETENTION", 86_400.0, float, 0.0,
+                                            strict=True),
         )
 
     @property

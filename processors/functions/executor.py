@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 RESULTS_TABLE = "invocation-results"
 RUNNING_TABLE = "invocations-running"
+PRUNE_BATCH = 500
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 
 
@@ -80,6 +81,7 @@ class Executor:
 
         app.agent(self.topic, name="iii.execute")(self._consume)
         app.timer(1.0, name="iii.resume")(self.resume_running)
+        app.timer(min(60.0, settings.results_retention_s / 2), name="iii.prune")(self.prune_results)
         app.task(self._committer)
         app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -185,6 +187,28 @@ class Executor:
                 log.info("resuming invocation %s of %s", invocation_id, record["request"]["function_id"])
                 self._start(invocation_id, record)
 
+    async def prune_results(self) -> int:
+        """Forgets outcomes older than `IIIKAFKA_RESULTS_RETENTION` (a day): the window in which a
+        repeated invocation id is answered from its stored result. Deletes in small batches, each
+        a finish-like write (its tombstones commit in their partition's transaction)."""
+        cutoff = _now_ms() - int(self.settings.results_retention_s * 1000)
+        expired = [(invocation_id, stored["partition"]) for invocation_id, stored in self.results.items()
+                   if stored.get("finished_at_ms", cutoff) < cutoff and "partition" in stored]
+        batch = PRUNE_BATCH  # (Faust's timer passes the app to a method with parameters)
+        for start in range(0, len(expired), batch):
+            async with self._finishing, self.processing.boundary.processing():
+                assignment = self.app.consumer.assignment()
+                for invocation_id, partition in expired[start:start + batch]:
+                    tp = TP(self.topic_name, partition)
+                    if tp in assignment and self.results.get(invocation_id) is not None:
+                        with writing_for_partition(tp):
+                            del self.results[invocation_id]
+                        self._want_commit(tp)
+        if expired:
+            log.info("forgot %d invocation outcome(s) older than %.0f s", len(expired),
+                     self.settings.results_retention_s)
+        return len(expired)
+
     async def _run(self, invocation_id: str, record: dict[str, Any], turn: Turn | None) -> None:
         """Runs the invocation (and its retries, if queued) and records the outcome."""
         tp = TP(self.topic_name, record["partition"])
@@ -279,7 +303,8 @@ class Executor:
         request = record["request"]
         record = self._record_of(invocation_id) or record  # callers may have joined since it started
         stored = {"function_id": request["function_id"], "attempt": request["attempt"],
-                  "finished_at_ms": _now_ms(), **{k: v for k, v in outcome.items() if k != "outputs"}}
+                  "finished_at_ms": _now_ms(), "partition": tp.partition,
+                  **{k: v for k, v in outcome.items() if k != "outputs"}}
         await self._reply(tp, request, stored, record["callers"])
         for output in outcome.get("outputs", ()):
             await send_in_transaction(self.app, tp, output.topic, output.key, output.value)
