@@ -148,6 +148,9 @@ def _run_worker(args: argparse.Namespace) -> int:
     ensure_topics(settings.bootstrap_servers, app_topics(settings))
     publish_schemas(settings)  # before any message that uses them
     settings.tables_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    from .functions.executor import forget_local_views
+
+    forget_local_views(settings.tables_dir)  # rebuilt from their committed changelogs
     from faust.cli.faust import cli
 
     faust_args = list(args.faust_args)

@@ -95,9 +95,12 @@ class EventBoundaryCommits:
         self._before_commit.append(callback)
 
     async def _writes_delivered(self) -> None:
-        pending, self._undelivered[:] = list(self._undelivered), []
+        """Waits for every write made so far. Two commits may wait at once (one per partition):
+        each waits for all of them, and only delivered writes leave the list."""
+        pending = list(self._undelivered)
         if pending:
             await asyncio.gather(*pending)  # a failed write fails the commit: nothing is skipped
+            self._undelivered[:] = [write for write in self._undelivered if not write.done()]
 
     async def commit_writes(self, tp: TP) -> None:
         """Commits what source partition `tp`'s transaction holds now.

@@ -79,8 +79,9 @@ class Caller:
         return self
 
     def _start_reader(self, timeout: float) -> TopicReader:
+        # The topic is this caller's own and new: reading it from the start misses no early reply.
         return TopicReader(self.settings.bootstrap_servers, self.reply_topic.name, self._on_reply,
-                           from_beginning=False, name="iii-replies").start(timeout)
+                           from_beginning=True, name="iii-replies").start(timeout)
 
     async def close(self, delete_reply_topic: bool = True) -> None:
         if self._reader is not None:

@@ -141,6 +141,12 @@ class CatalogView:
             keys += [f"trigger/{tid}/{wid}" for (tid, wid) in self._triggers if wid in gone]
         return keys
 
+    def lacks_registrations_of(self, worker_id: str, function_ids: Iterable[str]) -> bool:
+        """Whether any of a worker's functions is missing (another worker tombstoned them while
+        this one was silent past its bound, say)."""
+        with self._lock:
+            return any((function_id, worker_id) not in self._functions for function_id in function_ids)
+
     def queue_config(self, worker_id: str, queue: str) -> dict[str, Any] | None:
         heartbeat = self.workers.get(worker_id)
         return ((heartbeat or {}).get("queues") or {}).get(queue)

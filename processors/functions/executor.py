@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -40,7 +42,7 @@ from .queues import QueueRunner, Turn
 from .registry import FunctionRegistry, RegisteredFunction
 from .tracing import context_from_headers, headers_with_context, tracer
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "forget_local_views"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,22 @@ RESULTS_TABLE = "invocation-results"
 RUNNING_TABLE = "invocations-running"
 PRUNE_BATCH = 500
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
+
+
+def forget_local_views(tables_dir: Path) -> int:
+    """Deletes this worker's local RocksDB copies of the executor's tables; returns how many.
+
+    Faust writes a table's RocksDB at once and its changelog in the transaction: after a SIGKILL the
+    local copy can hold writes whose transaction aborted (an outcome never delivered, a running
+    record removed), and Faust's recovery only adds to it. Without the local copy the tables are
+    rebuilt from their changelogs, read_committed, at start: slower (bounded by the changelogs,
+    which compaction and IIIKAFKA_RESULTS_RETENTION keep small) and right.
+    """
+    stale = [path for table in (RESULTS_TABLE, RUNNING_TABLE)
+             for path in tables_dir.glob(f"**/{table}-*.db")]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
 
 
 def _now_ms() -> int:
@@ -180,10 +198,14 @@ class Executor:
     async def resume_running(self) -> None:
         """Starts the handlers of recorded invocations this process owns but is not running: after a
         restart, or after a rebalance gave it partitions of a worker that died."""
+        if getattr(self.app, "in_recovery", False):
+            return  # the tables are not all there yet
         assigned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic_name}
         if not assigned:
             return
         for invocation_id, record in sorted(self.running.items(), key=lambda kv: kv[1]["offset"]):
+            if self.results.get(invocation_id) is not None:
+                continue  # completed: its running record is a leftover, never run it again
             if invocation_id not in self._tasks and record["partition"] in assigned:
                 log.info("resuming invocation %s of %s", invocation_id, record["request"]["function_id"])
                 self._start(invocation_id, record)
@@ -223,12 +245,17 @@ class Executor:
                     if tp not in self.app.consumer.assignment() or self._record_of(invocation_id) is None:
                         return  # the partition moved on; its new owner runs this again
                     retry = None
-                    if "error" in outcome:
-                        retry = await self.queues.retry_later(tp, invocation_id, record, outcome["error"])
-                        if retry is not None:
-                            self._unrecorded.pop(invocation_id, None)  # recorded with its next attempt
-                    if retry is None:
-                        await self._finish(tp, invocation_id, record, outcome)
+                    try:
+                        if "error" in outcome:
+                            retry = await self.queues.retry_later(tp, invocation_id, record, outcome["error"])
+                            if retry is not None:
+                                self._unrecorded.pop(invocation_id, None)  # recorded with its next attempt
+                        if retry is None:
+                            await self._finish(tp, invocation_id, record, outcome)
+                    except Exception as exc:  # part of a finish is in the transaction: it must not commit
+                        log.exception("finishing invocation %s failed; the worker stops", invocation_id)
+                        await self.app.crash(exc)
+                        return
                     self._want_commit(tp)
                 if "error" in outcome:
                     log.info("invocation %s of %s (attempt %s) failed: %s", invocation_id,
@@ -278,6 +305,17 @@ class Executor:
         """A result or output that cannot be written (not a Value, or too big for Kafka) fails the
         invocation here, with a clear error, instead of failing its transaction later."""
         limit = self.settings.max_message_bytes
+        for output in outputs:
+            if not isinstance(output.topic, str) or not output.topic:
+                raise InvocationError(ErrorCode.INVALID_RESULT, f"ctx.send needs a topic name, got "
+                                      f"{output.topic!r}", function_id=function_id)
+            if not isinstance(output.key, (str, bytes)) and output.key is not None:
+                raise InvocationError(ErrorCode.INVALID_RESULT, f"ctx.send to {output.topic}: a key must "
+                                      f"be str, bytes or None, got {type(output.key).__name__}",
+                                      function_id=function_id)
+            if output.value is None:
+                raise InvocationError(ErrorCode.INVALID_RESULT, f"ctx.send to {output.topic}: the value "
+                                      "is None (a tombstone); send a value", function_id=function_id)
         for what, value in [("result", result), *((f"output to {o.topic}", o.value) for o in outputs)]:
             try:
                 size = len(self.app.serializers.dumps_value(None, value))

@@ -95,6 +95,11 @@ class FunctionsRuntime:
         if self.publisher is None:
             return
         await self.publisher.heartbeat()
+        if self.catalog.lacks_registrations_of(self.worker_id, [f.function_id for f in self.registry]):
+            log.warning("catalog: this worker's registrations were removed; registering again")
+            await self.publisher.register()
+        if not self.catalog.wait_caught_up(0):
+            return  # judge nobody stale from a view that has not read the catalog yet
         stale = self.catalog.stale_keys(int(self.settings.liveness_s * 1000))
         if stale:
             gone = sorted({key.split("/")[1] for key in stale if key.startswith("worker/")})
