@@ -96,6 +96,7 @@ class Executor:
         self._commit_wanted = asyncio.Event()
         self._finishing = asyncio.Lock()  # a finish's writes and a commit of them exclude each other
         self._unrecorded: dict[str, tuple[TP, dict[str, Any]]] = {}  # accepted, not yet in the table
+        self._resumed: set[int] = set()  # partitions whose recorded invocations were started here
         processing.boundary.before_commit(self._record_in_flight)
 
         app.agent(self.topic, name="iii.execute")(self._consume)
@@ -117,6 +118,10 @@ class Executor:
                                                     "wrong_event_type")
             return
         tp = event.message.tp
+        if tp.partition not in self._resumed:
+            # Recorded invocations of this partition start first: a FIFO group's older messages
+            # keep their turn ahead of the new ones.
+            self._resume({tp.partition})
         invocation_id = request["invocation_id"]
         done = self.results.get(invocation_id)
         if done is not None:  # answered from the stored result, never run twice
@@ -201,14 +206,17 @@ class Executor:
         if getattr(self.app, "in_recovery", False):
             return  # the tables are not all there yet
         assigned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic_name}
-        if not assigned:
-            return
+        if assigned:
+            self._resume(assigned)
+
+    def _resume(self, partitions: set[int]) -> None:
         for invocation_id, record in sorted(self.running.items(), key=lambda kv: kv[1]["offset"]):
             if self.results.get(invocation_id) is not None:
                 continue  # completed: its running record is a leftover, never run it again
-            if invocation_id not in self._tasks and record["partition"] in assigned:
+            if invocation_id not in self._tasks and record["partition"] in partitions:
                 log.info("resuming invocation %s of %s", invocation_id, record["request"]["function_id"])
                 self._start(invocation_id, record)
+        self._resumed |= partitions
 
     async def prune_results(self) -> int:
         """Forgets outcomes older than `IIIKAFKA_RESULTS_RETENTION` (a day): the window in which a
@@ -433,6 +441,7 @@ class Executor:
 
     async def _on_revoked(self, sender: Any, revoked: Any = None, **kwargs: Any) -> None:
         partitions = {tp.partition for tp in (revoked or ()) if tp.topic == self.topic_name}
+        self._resumed -= partitions
         for invocation_id, (tp, _) in list(self._unrecorded.items()):
             if tp.partition in partitions:  # their offsets are not committed: the new owner reads them
                 del self._unrecorded[invocation_id]
