@@ -12,7 +12,7 @@ from iii_kafka.topology.topics import TopicSpec, dead_letter_topic, demo_topics,
 
 from .settings import Settings
 
-__all__ = ["TopicError", "app_topics", "ensure_topics"]
+__all__ = ["TopicError", "app_topics", "delete_topic", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], timeout: f
                 raise TopicError(f"cannot create topic {name}: {error.str()}") from None
     log.info("created topics: %s", ", ".join(sorted(created)))
     return created
+
+
+def delete_topic(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> None:
+    """Best effort, for a topic nobody reads any more (a reply topic); failures are only logged."""
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 3})  # no INFO noise
+        for future in admin.delete_topics([topic], operation_timeout=timeout).values():
+            future.result(timeout)
+    except Exception as exc:  # such a topic expires by its retention anyway
+        log.debug("could not delete %s: %s", topic, exc)
 
 
 def app_topics(settings: Settings) -> list[TopicSpec]:

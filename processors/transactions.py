@@ -10,6 +10,7 @@ tables' changelog writes, so output, state and progress commit or abort together
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
@@ -17,7 +18,7 @@ from faust.types import TP, EventT
 
 from .exactly_once import transactional_id_for
 
-__all__ = ["send_in_transaction"]
+__all__ = ["send_bytes_in_transaction", "send_in_transaction"]
 
 
 async def send_in_transaction(
@@ -35,11 +36,22 @@ async def send_in_transaction(
     """
     key = None if key is None else app.serializers.dumps_key(None, key)
     value = None if value is None else app.serializers.dumps_value(None, value)  # None: a tombstone
+    await send_bytes_in_transaction(app, source, topic, key, value, headers)
+
+
+async def send_bytes_in_transaction(
+    app: faust.App,
+    source: EventT | TP,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
+) -> Awaitable[Any]:
+    """`send_in_transaction` for records already encoded; returns the delivery future."""
     if not app.in_transaction:
-        await app.producer.send(topic, key, value, None, None, headers)
-        return
+        return await app.producer.send(topic, key, value, partition, None, headers)
     tp = source.message.tp if hasattr(source, "message") else source
-    transactional_id = transactional_id_for(app, tp)
     # Awaiting the send hands the record to aiokafka, whose commit flushes it before EndTxn.
-    await app.consumer.transactions.producer.send(topic, key, value, None, None, headers,
-                                                  transactional_id=transactional_id)
+    return await app.consumer.transactions.producer.send(topic, key, value, partition, None, headers,
+                                                         transactional_id=transactional_id_for(app, tp))

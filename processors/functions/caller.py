@@ -14,16 +14,16 @@ import uuid
 from typing import Any
 
 from confluent_kafka import Message
-from confluent_kafka.admin import AdminClient
 from iii_kafka.schemas import AvroCodec, CodecError, Event
 from iii_kafka.topology.functions import FunctionId, FunctionIdError, catalog_topic, reply_topic
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ..admin import ensure_topics
+from ..admin import delete_topic, ensure_topics
 from ..schema_store import schema_topic_client
 from ..settings import Settings
 from .actions import TriggerAction
-from .catalog import CatalogView, now_ms
+from .catalog import CatalogView
+from .clock import now_ms
 from .errors import ErrorCode, InvocationError
 from .kafka_io import AsyncProducer, TopicReader
 from .queues import message_group
@@ -232,16 +232,3 @@ class Caller:
 
     def list_triggers(self) -> list[dict[str, Any]]:
         return self.catalog.triggers()
-
-
-def delete_topic(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> None:
-    """Best effort: a reply topic nobody reads any more."""
-    try:
-        admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 3})  # no INFO noise
-        for future in admin.delete_topics(
-                [topic], operation_timeout=timeout).values():
-            future.result(timeout)
-    except Exception as exc:  # the topic expires by retention anyway
-        log.debug("could not delete %s: %s", topic, exc)
-
-

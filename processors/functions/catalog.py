@@ -14,23 +14,19 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import Message
 from iii_kafka.schemas import AvroCodec, Event
 
+from .clock import now_ms
 from .kafka_io import AsyncProducer, TopicReader
 from .registry import FunctionRegistry
 
-__all__ = ["CatalogPublisher", "CatalogView", "now_ms"]
+__all__ = ["CatalogPublisher", "CatalogView"]
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class CatalogView:

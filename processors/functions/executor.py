@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,13 @@ from iii_kafka.schemas import Event
 from iii_kafka.topology.functions import invocation_topic
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ..exactly_once import transactional_id_for, writing_for_partition
+from ..exactly_once import writing_for_partition
 from ..processing import EventProcessing
 from ..serialization import AVRO_TOLERANT
 from ..settings import Settings
-from ..transactions import send_in_transaction
+from ..transactions import send_bytes_in_transaction, send_in_transaction
 from .caller import Caller
+from .clock import now_ms
 from .context import InvocationContext
 from .errors import ErrorCode, InvocationError
 from .queues import QueueRunner, Turn
@@ -66,10 +66,6 @@ def forget_local_views(tables_dir: Path) -> int:
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return len(stale)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Executor:
@@ -181,7 +177,7 @@ class Executor:
             return InvocationError(ErrorCode.FUNCTION_NOT_FOUND,
                                    f"worker app {self.settings.app_id} does not host {function_id}")
         deadline = request["deadline_ms"]
-        if deadline is not None and deadline <= _now_ms():
+        if deadline is not None and deadline <= now_ms():
             return InvocationError(ErrorCode.TIMEOUT, "the caller's deadline passed before the "
                                    "invocation started")
         try:
@@ -222,7 +218,7 @@ class Executor:
         """Forgets outcomes older than `IIIKAFKA_RESULTS_RETENTION` (a day): the window in which a
         repeated invocation id is answered from its stored result. Deletes in small batches, each
         a finish-like write (its tombstones commit in their partition's transaction)."""
-        cutoff = _now_ms() - int(self.settings.results_retention_s * 1000)
+        cutoff = now_ms() - int(self.settings.results_retention_s * 1000)
         expired = [(invocation_id, stored["partition"]) for invocation_id, stored in self.results.items()
                    if stored.get("finished_at_ms", cutoff) < cutoff and "partition" in stored]
         batch = PRUNE_BATCH  # (Faust's timer passes the app to a method with parameters)
@@ -340,7 +336,7 @@ class Executor:
         deadline = request["deadline_ms"]
         if deadline is None:
             return function.timeout_ms
-        return max(1, min(function.timeout_ms, deadline - _now_ms()))
+        return max(1, min(function.timeout_ms, deadline - now_ms()))
 
     # -- finishing (under the commit barrier) -----------------------------------------------------
 
@@ -350,7 +346,7 @@ class Executor:
         request = record["request"]
         record = self._record_of(invocation_id) or record  # callers may have joined since it started
         stored = {"function_id": request["function_id"], "attempt": request["attempt"],
-                  "finished_at_ms": _now_ms(), "partition": tp.partition,
+                  "finished_at_ms": now_ms(), "partition": tp.partition,
                   **{k: v for k, v in outcome.items() if k != "outputs"}}
         await self._reply(tp, request, stored, record["callers"])
         for output in outcome.get("outputs", ()):
@@ -375,9 +371,9 @@ class Executor:
         with writing_for_partition(tp):
             store[invocation_id] = stored  # the RocksDB view; the changelog record follows
         changelog = self.results.changelog_topic.get_topic_name()
-        delivery = await self.app.consumer.transactions.producer.send(
-            changelog, store._encode_key(invocation_id), store._encode_value(stored), tp.partition,
-            None, None, transactional_id=transactional_id_for(self.app, tp))
+        delivery = await send_bytes_in_transaction(
+            self.app, tp, changelog, store._encode_key(invocation_id), store._encode_value(stored),
+            partition=tp.partition)
         delivery.add_done_callback(partial(self._persist_offset_on_commit, store))
 
     def _persist_offset_on_commit(self, store: Any, delivery: asyncio.Future) -> None:

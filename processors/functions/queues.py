@@ -14,7 +14,6 @@ a group lives on one partition, and the executor runs a group's messages one at 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from faust.types import TP
@@ -23,6 +22,7 @@ from iii_kafka.schemas import Event
 from ..exactly_once import writing_for_partition
 from ..settings import Settings
 from ..transactions import send_in_transaction
+from .clock import now_ms
 
 if TYPE_CHECKING:
     from .executor import Executor
@@ -79,7 +79,7 @@ class QueueRunner:
 
     @staticmethod
     async def wait_backoff(record: dict[str, Any]) -> None:
-        delay_ms = record.get("not_before_ms", 0) - time.time() * 1000
+        delay_ms = record.get("not_before_ms", 0) - now_ms()
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
 
@@ -95,7 +95,7 @@ class QueueRunner:
         if attempt > config.max_retries + 1:
             return None
         retry = {**record, "request": {**request, "attempt": attempt}, "last_error": error,
-                 "not_before_ms": int(time.time() * 1000) + config.backoff_before(attempt)}
+                 "not_before_ms": now_ms() + config.backoff_before(attempt)}
         with writing_for_partition(tp):
             self._executor.running[invocation_id] = retry
         return retry
@@ -110,7 +110,7 @@ class QueueRunner:
         value = executor.app.serializers.dumps_value(None, Event("iii.kafka.InvocationRequested", **request))
         letter = Event("iii.kafka.DeadLetter", topic=executor.topic_name, partition=tp.partition,
                        offset=record["offset"], reason=reason, error_type=error["code"],
-                       failed_at_ms=int(time.time() * 1000), key=request["invocation_id"].encode(),
+                       failed_at_ms=now_ms(), key=request["invocation_id"].encode(),
                        value=value, headers=[{"key": QUEUE_HEADER, "value": request["queue"].encode()}])
         await send_in_transaction(executor.app, tp, executor.processing.dead_letters.topic,
                                   request["invocation_id"], letter)

@@ -18,6 +18,7 @@ from iii_kafka.topology.functions import invocation_topic
 from iii_kafka.topology.topics import dead_letter_topic
 
 from ..settings import Settings
+from .clock import now_ms
 from .queues import QUEUE_HEADER
 
 __all__ = ["redrive_queue"]
@@ -79,7 +80,7 @@ def _redrive_one(codec: AvroCodec, producer: Producer, message: object, queue: s
         return 0
     new_id = f"{request['invocation_id']}.redrive.{message.partition()}-{message.offset()}"
     again = Event("iii.kafka.InvocationRequested", **{**request, "invocation_id": new_id, "attempt": 1,
-                                                       "requested_at_ms": int(time.time() * 1000)})
+                                                       "requested_at_ms": now_ms()})
     producer.produce(target, key=message.key(), value=codec.encode(again))
     producer.poll(0)
     return 1

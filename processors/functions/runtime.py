@@ -20,10 +20,11 @@ import faust
 from iii_kafka.schemas import AvroCodec
 from iii_kafka.topology.functions import catalog_topic
 
+from ..admin import delete_topic
 from ..processing import EventProcessing
 from ..settings import Settings
 from . import builtins
-from .caller import Caller, delete_topic
+from .caller import Caller
 from .catalog import CatalogPublisher, CatalogView
 from .executor import Executor
 from .kafka_io import AsyncProducer
