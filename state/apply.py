@@ -14,19 +14,26 @@ also take a list of keys. Each op behaves as in iii (a missing field starts at `
 starts an array or joins strings, merge is shallow and creates the levels it needs, ...), with the
 same error codes (`increment.not_number`, `set.target_not_object`, ...).
 
-One deliberate difference: iii skips a failing op and applies the others. Here an update is all or
-nothing: the first failing op raises `StateOpError` naming its index and code, and nothing changes,
-because a state change is an event in a log and half of an update is a change nobody asked for.
+Two deliberate differences from iii:
+- iii skips a failing op and applies the others. Here an update is all or nothing: the first
+  failing op raises `StateOpError` naming its index and code, and nothing changes, because a state
+  change is an event in a log and half of an update is a change nobody asked for.
+- iii's merge silently does nothing on a root that is not an object, and silently replaces a
+  non-object on its path with `{}`. Here both are `merge.target_not_object`: a merge never
+  destroys data it was not asked to replace. (Missing levels are still created.)
+
+Values are never modified in place: each op copies the containers on its path (copy-on-write), so
+the old value stays intact for the state-changed event, at a fraction of a deep copy's cost.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MISSING", "StateInputError", "StateOpError", "apply_update"]
+__all__ = ["MISSING", "OP_TYPES", "ParsedOp", "StateInputError", "StateOpError", "apply_ops",
+           "apply_update", "parse_op_record", "parse_ops"]
 
 MAX_PATH_SEGMENTS = 32
 MAX_SEGMENT_BYTES = 256
@@ -70,14 +77,37 @@ class _Fresh(dict):
     starts a number, an array or a string instead of failing on an object (as iii does)."""
 
 
+ParsedOp = tuple[str, list[str], Any]
+"""(type, path segments, operand): an op after validation; the operand is `by` for increments."""
+
+
 def apply_update(old: Any, ops: Sequence[Mapping[str, Any]]) -> Any:
-    """The new value after `ops`, in order; `old` is not modified (MISSING for a new key)."""
-    parsed = [_parse(index, op) for index, op in enumerate(_as_list(ops))]
-    value = _Fresh() if old is MISSING else copy.deepcopy(old)
+    """The new value after iii-shaped `ops`, in order; `old` is not modified (MISSING: a new key)."""
+    return apply_ops(old, parse_ops(ops))
+
+
+def parse_ops(ops: Any) -> list[ParsedOp]:
+    """Validates iii-shaped ops (`{"type", "path", "value" | "by"}`); raises before anything applies."""
+    return [_parse(index, op) for index, op in enumerate(_as_list(ops))]
+
+
+def parse_op_record(index: int, kind: str, path: list[str], operand: Any) -> ParsedOp:
+    """Validates one op as the event schema carries it (`StateOp {op, path, value}`; an increment's
+    `by` is its value): the same rules as `parse_ops`, for ops read off the wire."""
+    if kind not in OP_TYPES:
+        raise StateInputError(f"op {index}: unknown type {kind!r} (one of {', '.join(OP_TYPES)})")
+    if kind not in ("merge", "append") and len(path) > 1:
+        raise StateInputError(f"op {index} ({kind}): `path` must be a key (a string), got {path!r}")
+    if kind in ("increment", "decrement"):
+        _check_by(index, kind, operand)
+    return kind, _check_segments(index, kind, list(path)), operand
+
+
+def apply_ops(old: Any, parsed: Sequence[ParsedOp]) -> Any:
+    """The new value after validated ops; `old` is not modified (MISSING for a new key)."""
+    value = _Fresh() if old is MISSING else old
     for index, (kind, path, operand) in enumerate(parsed):
         value = _APPLY[kind](index, value, path, operand)
-        if isinstance(value, _Fresh):
-            value = dict(value)
     return dict(value) if isinstance(value, _Fresh) else value
 
 
@@ -96,10 +126,14 @@ def _parse(index: int, op: Any) -> tuple[str, list[str], Any]:
     path = _parse_path(index, kind, op.get("path", MISSING))
     if kind in ("increment", "decrement"):
         by = op.get("by", MISSING)
-        if by is MISSING or isinstance(by, bool) or not isinstance(by, int) or not INT64[0] <= by <= INT64[1]:
-            raise StateInputError(f"op {index} ({kind}): `by` must be a 64-bit integer, got {by!r}")
+        _check_by(index, kind, by)
         return kind, path, by
     return kind, path, op.get("value")
+
+
+def _check_by(index: int, kind: str, by: Any) -> None:
+    if by is MISSING or isinstance(by, bool) or not isinstance(by, int) or not INT64[0] <= by <= INT64[1]:
+        raise StateInputError(f"op {index} ({kind}): `by` must be a 64-bit integer, got {by!r}")
 
 
 def _parse_path(index: int, kind: str, path: Any) -> list[str]:
@@ -114,10 +148,16 @@ def _parse_path(index: int, kind: str, path: Any) -> list[str]:
     else:
         shape = "a key or a list of keys" if kind in ("merge", "append") else "a key (a string)"
         raise StateInputError(f"op {index} ({kind}): `path` must be {shape}, got {path!r}")
+    return _check_segments(index, kind, segments)
+
+
+def _check_segments(index: int, kind: str, segments: list[str]) -> list[str]:
     if len(segments) > MAX_PATH_SEGMENTS:
         raise StateOpError(index, f"{kind}.path.too_deep", f"path has {len(segments)} keys, the limit "
                            f"is {MAX_PATH_SEGMENTS}")
     for segment in segments:
+        if not isinstance(segment, str):
+            raise StateInputError(f"op {index} ({kind}): a path key must be a string, got {segment!r}")
         if not segment:
             raise StateOpError(index, f"{kind}.path.empty_segment", f"path {_label(segments)} has an "
                                "empty key")
@@ -156,21 +196,26 @@ def _set(index: int, value: Any, path: list[str], operand: Any) -> Any:
     if not isinstance(value, dict):
         raise StateOpError(index, "set.target_not_object", f"Cannot set at path {_label(path)}: target "
                            f"is {_kind_of(value)}, expected object.")
-    value[path[0]] = operand
-    return value
+    return {**value, path[0]: operand}
 
 
-def _walk_or_create(value: Any, path: list[str]) -> tuple[Any, dict]:
-    """The root (replaced by {} if it is not an object) and the object at `path`, creating (or
-    replacing non-object) levels on the way, as iii's merge and nested append do."""
-    root = value if isinstance(value, dict) else {}
-    node = root
-    for segment in path:
-        child = node.get(segment)
-        if not isinstance(child, dict):
-            child = node[segment] = {}
+def _copied_path(root: dict, path: list[str], index: int, kind: str, replace: bool) -> tuple[dict, dict]:
+    """A copy of `root` whose objects along `path` are copies too (missing levels are created);
+    returns (the new root, the object at `path`) for the caller to change. A non-object on the way
+    is replaced by `{}` when `replace` (iii's nested append), else refused."""
+    new_root = node = dict(root)
+    for depth, segment in enumerate(path):
+        child = node.get(segment, MISSING)
+        if child is MISSING or (replace and not isinstance(child, dict)):
+            child = {}
+        elif not isinstance(child, dict):
+            raise StateOpError(index, f"{kind}.target_not_object", f"Cannot {kind} at path "
+                               f"{_label(path[:depth + 1])}: target is {_kind_of(child)}, expected object.")
+        else:
+            child = dict(child)
+        node[segment] = child
         node = child
-    return root, node
+    return new_root, node
 
 
 def _merge(index: int, value: Any, path: list[str], operand: Any) -> Any:
@@ -185,14 +230,13 @@ def _merge(index: int, value: Any, path: list[str], operand: Any) -> Any:
                            f"{MAX_MERGE_DEPTH}")
     if FORBIDDEN_KEYS & operand.keys():
         raise StateOpError(index, "merge.value.proto_polluted", "merge value uses a reserved key")
+    if not isinstance(value, dict):  # iii does nothing here; we say so (module docstring)
+        raise StateOpError(index, "merge.target_not_object", f"Cannot merge at path {_label(path)}: "
+                           f"target is {_kind_of(value)}, expected object.")
     if not path:
-        if not isinstance(value, dict):  # iii: a silent no-op on a non-object root
-            return value
-        value.update(operand)
-        return value
-    root, target = _walk_or_create(value, path[:-1])
-    leaf = target.get(path[-1])
-    target[path[-1]] = {**leaf, **operand} if isinstance(leaf, dict) else dict(operand)
+        return {**value, **operand}
+    root, target = _copied_path(value, path, index, "merge", replace=False)
+    target.update(operand)
     return root
 
 
@@ -218,13 +262,11 @@ def _add(index: int, value: Any, path: list[str], by: int, kind: str) -> Any:
                            f"target is {_kind_of(value)}, expected object.")
     current = value.get(path[0], MISSING)
     if current is MISSING:
-        value[path[0]] = by
-    elif not _is_number(current):
+        return {**value, path[0]: by}
+    if not _is_number(current):
         raise StateOpError(index, f"{kind}.not_number", f"Expected number at path {_label(path)}, got "
                            f"{_kind_of(current)}.")
-    else:
-        value[path[0]] = current + by
-    return value
+    return {**value, path[0]: current + by}
 
 
 def _increment(index: int, value: Any, path: list[str], by: int) -> Any:
@@ -256,9 +298,8 @@ def _append(index: int, value: Any, path: list[str], operand: Any) -> Any:
         raise StateOpError(index, "append.target_not_object", f"Cannot append at path {_label(path)}: "
                            f"target is {_kind_of(value)}, expected object.")
     if len(path) == 1:
-        value[path[0]] = _appended(index, value.get(path[0], MISSING), operand, path, nested=False)
-        return value
-    root, parent = _walk_or_create(value, path[:-1])
+        return {**value, path[0]: _appended(index, value.get(path[0], MISSING), operand, path, nested=False)}
+    root, parent = _copied_path(value, path[:-1], index, "append", replace=True)
     parent[path[-1]] = _appended(index, parent.get(path[-1], MISSING), operand, path, nested=True)
     return root
 
@@ -269,8 +310,9 @@ def _remove(index: int, value: Any, path: list[str], operand: Any) -> Any:
     if not isinstance(value, dict):
         raise StateOpError(index, "remove.target_not_object", f"Cannot remove at path {_label(path)}: "
                            f"target is {_kind_of(value)}, expected object.")
-    value.pop(path[0], None)
-    return value
+    if path[0] not in value:
+        return dict(value)  # (no longer a fresh key's {}: an op applied to it)
+    return {k: v for k, v in value.items() if k != path[0]}
 
 
 _APPLY = {"set": _set, "merge": _merge, "increment": _increment, "decrement": _decrement,

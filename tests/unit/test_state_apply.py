@@ -22,10 +22,19 @@ def test_set_replaces_the_root_or_one_key_and_creates_a_new_key_from_an_object()
 def test_merge_is_shallow_and_creates_the_levels_it_needs():
     assert apply_update({"a": 1, "b": {"c": 1}}, [op("merge", value={"b": {"d": 2}, "e": 3})]) == \
         {"a": 1, "b": {"d": 2}, "e": 3}
-    assert apply_update({"p": 5}, [op("merge", ["p", "q"], value={"x": 1})]) == {"p": {"q": {"x": 1}}}
     assert apply_update({"p": {"q": {"y": 0}}}, [op("merge", ["p", "q"], value={"x": 1})]) == \
         {"p": {"q": {"y": 0, "x": 1}}}
-    assert apply_update([1], [op("merge", value={"x": 1})]) == [1]  # iii: a no-op on a non-object root
+    assert apply_update(MISSING, [op("merge", ["a", "b"], value={"x": 1})]) == {"a": {"b": {"x": 1}}}
+
+
+def test_merge_into_a_non_object_is_refused_instead_of_replacing_it():
+    # iii ignores a root merge on a non-object and replaces non-objects on a path with {}
+    with pytest.raises(StateOpError, match="merge.target_not_object"):
+        apply_update([1], [op("merge", value={"x": 1})])
+    with pytest.raises(StateOpError) as error:
+        apply_update({"p": 5}, [op("merge", ["p", "q"], value={"x": 1})])
+    assert error.value.code == "merge.target_not_object"
+    assert "Cannot merge at path 'p': target is number, expected object." in str(error.value)
 
 
 def test_increment_and_decrement_start_a_missing_field_at_by_and_refuse_non_numbers():
@@ -101,3 +110,23 @@ def test_malformed_ops_are_refused_before_anything_applies(ops, problem):
     with pytest.raises(StateInputError, match=problem) as error:
         apply_update({"a": 0}, ops)
     assert error.value.code == "deserialization_error"
+
+
+def test_ops_from_the_event_schema_are_validated_like_iii_ops():
+    from iii_kafka.state.apply import apply_ops, parse_op_record
+
+    parsed = [parse_op_record(0, "increment", ["n"], 2), parse_op_record(1, "merge", ["a", "b"], {"x": 1})]
+    assert apply_ops({"n": 1}, parsed) == {"n": 3, "a": {"b": {"x": 1}}}
+    with pytest.raises(StateInputError, match="must be a key"):
+        parse_op_record(0, "set", ["a", "b"], 1)
+    with pytest.raises(StateInputError, match="64-bit integer"):
+        parse_op_record(0, "decrement", ["n"], "1")
+    with pytest.raises(StateOpError, match="remove.path.proto_polluted"):
+        parse_op_record(0, "remove", ["__proto__"], None)
+
+
+def test_nested_values_are_copied_on_write_not_shared():
+    old = {"a": {"b": {"c": 1}}, "l": [1]}
+    new = apply_update(old, [op("merge", ["a", "b"], value={"d": 2}), op("append", "l", value=2)])
+    assert new == {"a": {"b": {"c": 1, "d": 2}}, "l": [1, 2]}
+    assert old == {"a": {"b": {"c": 1}}, "l": [1]}
