@@ -16,6 +16,7 @@ from .latency import commit_transactions_concurrently, shorten_transaction_backo
 from .processing import EventProcessing
 from .serialization import AVRO, install_codecs
 from .settings import Settings
+from .state import runtime as state_runtime
 
 __all__ = ["app", "create_app"]
 
@@ -45,7 +46,8 @@ def create_app(settings: Settings) -> faust.App:
     dead_letters = DeadLetters(app, dead_letter_topic(settings.app_id, settings.partitions).name)
     processing = EventProcessing(app, dead_letters)
     counter.install(app, settings, processing)
-    functions_runtime.install(app, settings, processing, codec)
+    functions = functions_runtime.install(app, settings, processing, codec)
+    state_runtime.install(app, settings, codec, functions)
     return app
 
 

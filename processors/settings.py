@@ -57,18 +57,25 @@ class Settings:
     retry_backoff_ms: int = 2
     max_message_bytes: int = 1_000_000
     results_retention_s: float = 86_400.0
+    state_partitions: int = 4
+    state_owner: bool = True
+    state_dedup_window_s: float = 600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """From `env` (default: this process's environment)."""
         env = os.environ if env is None else env
         servers = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+        partitions = _number_env(env, "IIIKAFKA_PARTITIONS", 4, int, 1)
+        owner = env.get("IIIKAFKA_STATE_OWNER", "1").strip().lower()
+        if owner not in ("1", "0", "true", "false", "yes", "no", ""):
+            raise SettingsError(f"IIIKAFKA_STATE_OWNER={owner!r}: use 1 or 0")
         return cls(
             bootstrap_servers=servers or DEFAULT_BOOTSTRAP,
             bootstrap_is_embedded_default=not servers,
             app_id=env.get("IIIKAFKA_APP_ID", "iii-kafka"),
             data_dir=Path(env.get("IIIKAFKA_DATA_DIR", ".iii-kafka")),
-            partitions=_number_env(env, "IIIKAFKA_PARTITIONS", 4, int, 1),
+            partitions=partitions,
             replication_factor=_number_env(env, "IIIKAFKA_REPLICATION_FACTOR", 1, int, 1),
             session_timeout_s=_number_env(env, "IIIKAFKA_SESSION_TIMEOUT", 10.0, float, 0.0, strict=True),
             schema_topic=env.get("IIIKAFKA_SCHEMA_TOPIC", "").strip() or "_iii_schemas",
@@ -80,6 +87,9 @@ class Settings:
             max_message_bytes=_number_env(env, "IIIKAFKA_MAX_MESSAGE_BYTES", 1_000_000, int, 1024),
             results_retention_s=_number_env(env, "IIIKAFKA_RESULTS_RETENTION", 86_400.0, float, 0.0,
                                             strict=True),
+            state_partitions=_number_env(env, "IIIKAFKA_STATE_PARTITIONS", partitions, int, 1),
+            state_owner=owner in ("1", "true", "yes", ""),
+            state_dedup_window_s=_number_env(env, "IIIKAFKA_STATE_DEDUP_WINDOW", 600.0, float, 0.0),
         )
 
     @property

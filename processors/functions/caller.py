@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import Message
 from iii_kafka.schemas import AvroCodec, CodecError, Event
 from iii_kafka.topology.functions import FunctionId, FunctionIdError, catalog_topic, reply_topic
+from iii_kafka.topology.state import STATE_FUNCTIONS
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ..admin import delete_topic, ensure_topics
@@ -53,6 +54,11 @@ class Caller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = asyncio.Event()  # set when start() is done
         self._closables: list[Any] = []
+        from ..state.access import StateAccess
+        from ..state.client import StateClient
+
+        self._state_client = StateClient(self)  # state calls go straight to the key's owner
+        self.state = StateAccess(self.trigger)  # `await caller.state.set(scope, key, value)`
 
     @classmethod
     def from_env(cls) -> "Caller":
@@ -119,6 +125,9 @@ class Caller:
             FunctionId(function_id)
         except FunctionIdError as exc:
             raise InvocationError(ErrorCode.INVALID_FUNCTION_ID, str(exc), function_id=str(function_id))
+        if function_id in STATE_FUNCTIONS:
+            return await self._state_client.call(function_id, payload, action, timeout_ms, invocation_id,
+                                         parent_invocation_id)
         host = self._pick_host(function_id)
         if host.get("request_schema"):
             check_against_schema(host["request_schema"], payload, which="request",
@@ -147,20 +156,29 @@ class Caller:
                 raise InvocationError(ErrorCode.INVALID_PAYLOAD, f"the invocation is {len(value)} bytes, "
                                       f"over the {self.settings.max_message_bytes}-byte limit "
                                       "(IIIKAFKA_MAX_MESSAGE_BYTES)", function_id=function_id)
-            key = self._message_key(host, action, payload, invocation_id)
+            key = self._message_key(host, action, payload, invocation_id).encode()
             if action is not None:
-                await self._send(topic, key, value, function_id, action)
+                await self.send_request(topic, key, value, function_id, action)
                 return {"messageReceiptId": invocation_id} if action.kind == "enqueue" else None
-            future = self._loop.create_future()
-            self._waiting[invocation_id] = future
             try:
-                await self._send(topic, key, value, function_id, action)
-                return await self._result(future, function_id, invocation_id, timeout_ms)
+                record = await self.send_and_wait(
+                    invocation_id, lambda: self.send_request(topic, key, value, function_id, action),
+                    function_id, timeout_ms)
             except InvocationError as exc:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
-            finally:
-                self._waiting.pop(invocation_id, None)
+            return record["result"]
+
+    async def send_and_wait(self, request_id: str, send: Any, function_id: str, timeout_ms: int) -> Event:
+        """Awaits `send()`, then the reply to `request_id` on this caller's topic; raises the
+        `InvocationError` of a failed invocation."""
+        future = self._loop.create_future()
+        self._waiting[request_id] = future
+        try:
+            await send()
+            return await self._result(future, function_id, request_id, timeout_ms)
+        finally:
+            self._waiting.pop(request_id, None)
 
     def _message_key(self, host: dict[str, Any], action: TriggerAction | None, payload: Any,
                      invocation_id: str) -> str:
@@ -177,10 +195,10 @@ class Caller:
                                   f"and the payload has no {field!r}", function_id=host["function_id"])
         return group
 
-    async def _send(self, topic: str, key: str, value: bytes, function_id: str,
-                    action: TriggerAction | None) -> None:
+    async def send_request(self, topic: str, key: bytes, value: bytes, function_id: str,
+                           action: TriggerAction | None, partition: int | None = None) -> None:
         try:
-            await self.producer.send(topic, key.encode(), value, headers_with_context())
+            await self.producer.send(topic, key, value, headers_with_context(), partition=partition)
         except Exception as exc:
             code = ErrorCode.ENQUEUE_ERROR if action is not None and action.kind == "enqueue" \
                 else ErrorCode.INVOCATION_FAILED
@@ -197,7 +215,7 @@ class Caller:
         if record.schema == "iii.kafka.InvocationFailed":
             raise InvocationError.from_dict(record["error"], function_id=function_id,
                                             invocation_id=invocation_id)
-        return record["result"]
+        return record
 
     def _pick_host(self, function_id: str) -> dict[str, Any]:
         hosts = self.catalog.hosts(function_id)
@@ -216,7 +234,9 @@ class Caller:
         except CodecError as exc:
             log.error("reply topic %s@%s: %s", self.reply_topic.name, message.offset(), exc)
             return
-        invocation_id = record.get("invocation_id") if isinstance(record, dict) else None
+        # an invocation's reply, or (for a state write) the committed StateChanged itself
+        invocation_id = (record.get("invocation_id") or record.get("request_id")) if isinstance(record, dict) \
+            else None
         if invocation_id is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._resolve, invocation_id, record)
 

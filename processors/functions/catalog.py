@@ -182,8 +182,15 @@ class CatalogPublisher:
                            request_schema=function.schema_json("request"),
                            response_schema=function.schema_json("response"),
                            registered_at_ms=now_ms(), metadata=function.metadata,
-                           invocation_topic=self._invocation_topic, timeout_ms=function.timeout_ms)
+                           invocation_topic=function.invocation_topic or self._invocation_topic,
+                           timeout_ms=function.timeout_ms)
             await self._write(f"function/{function.function_id}/{self.worker_id}", record)
+        for trigger in self._registry.triggers():
+            record = Event("iii.kafka.TriggerRegistered", trigger_id=trigger.trigger_id,
+                           trigger_type=trigger.trigger_type, function_id=trigger.function_id,
+                           worker_id=self.worker_id, condition_function_id=trigger.condition_function_id,
+                           registered_at_ms=now_ms(), config=trigger.config)
+            await self._write(f"trigger/{trigger.trigger_id}/{self.worker_id}", record)
         await self.heartbeat()
 
     async def heartbeat(self) -> None:

@@ -11,6 +11,7 @@ from .actions import TriggerAction
 from .registry import DEFAULT_TIMEOUT_MS
 
 if TYPE_CHECKING:
+    from ..state.access import StateAccess
     from .caller import Caller
 
 __all__ = ["InvocationContext", "Output"]
@@ -61,6 +62,14 @@ class InvocationContext:
         return await self.caller.trigger(function_id, payload, action, timeout_ms,
                                          invocation_id=self.child_id(name),
                                          parent_invocation_id=self.invocation_id)
+
+    @property
+    def state(self) -> "StateAccess":
+        """iii's state operations (`await ctx.state.set(scope, key, value)`, `get`, `update`, ...),
+        with stable child ids: a handler run again after a crash does not apply its writes twice."""
+        from ..state.access import StateAccess
+
+        return StateAccess(self.trigger)
 
     def send(self, topic: str, key: Any, value: Any) -> None:
         """Writes a record when the invocation completes, in the same Kafka transaction as its result:

@@ -82,6 +82,13 @@ class AsyncProducer:
         producer.poll(0)
         return await future
 
+    def partitions_of(self, topic: str, timeout: float = 30.0) -> int:
+        """How many partitions `topic` has (blocking: call it from a thread)."""
+        metadata = self._connected().list_topics(topic, timeout=timeout).topics.get(topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            raise KafkaException(f"topic {topic} does not exist")
+        return len(metadata.partitions)
+
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is None:
             return

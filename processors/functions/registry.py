@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from iii_kafka.topology.functions import FunctionId
 from .errors import ErrorCode, InvocationError
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "FunctionRegistry", "QueueConfig", "RegisteredFunction",
-           "check_against_schema", "functions"]
+           "RegisteredTrigger", "check_against_schema", "functions"]
 
 DEFAULT_TIMEOUT_MS = 30_000  # iii's default for a trigger that awaits its result
 
@@ -56,6 +57,7 @@ class RegisteredFunction:
     request_format: dict | None = None
     response_format: dict | None = None
     timeout_ms: int = DEFAULT_TIMEOUT_MS
+    invocation_topic: str | None = None  # engine functions answered elsewhere (state::*)
 
     @property
     def wants_context(self) -> bool:
@@ -84,6 +86,27 @@ class RegisteredFunction:
         return None if schema is None else json.dumps(schema, sort_keys=True)
 
 
+TRIGGER_CONFIG_KEYS = {"state": {"scope", "key", "condition_function_id"}}
+
+
+@dataclass(frozen=True)
+class RegisteredTrigger:
+    """iii's trigger: events of `trigger_type` matching `config` invoke `function_id`. Its id is
+    derived from what it binds, so every worker that registers the same binding shares one id
+    (and the binding fires once, not once per worker)."""
+
+    trigger_type: str
+    function_id: str
+    config: dict
+    condition_function_id: str | None = None
+
+    @property
+    def trigger_id(self) -> str:
+        text = json.dumps([self.trigger_type, self.function_id, self.config, self.condition_function_id],
+                          sort_keys=True)
+        return f"{self.trigger_type}:{self.function_id}:{hashlib.blake2b(text.encode(), digest_size=6).hexdigest()}"
+
+
 @lru_cache(maxsize=256)
 def _parsed(schema_json: str) -> Any:
     return fastavro.parse_schema(json.loads(schema_json))
@@ -107,11 +130,13 @@ class FunctionRegistry:
     def __init__(self) -> None:
         self._functions: dict[str, RegisteredFunction] = {}
         self._queues: dict[str, QueueConfig] = {}
+        self._triggers: dict[str, RegisteredTrigger] = {}
 
     def register_function(self, function_id: str, handler: Handler, *, description: str | None = None,
                           metadata: Any = None, request_format: dict | None = None,
                           response_format: dict | None = None,
-                          timeout_ms: int = DEFAULT_TIMEOUT_MS) -> RegisteredFunction:
+                          timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                          invocation_topic: str | None = None) -> RegisteredFunction:
         """iii's `register_function`: `handler(data)` or `handler(data, ctx)`, sync or async.
 
         `request_format` and `response_format` are Avro schemas; a payload or a result that does not
@@ -129,7 +154,7 @@ class FunctionRegistry:
                 except Exception as exc:  # fastavro raises several types for a bad schema
                     raise ValueError(f"{function_id}: {which} is not an Avro schema: {exc}") from None
         registered = RegisteredFunction(function_id, handler, description, metadata, request_format,
-                                        response_format, timeout_ms)
+                                        response_format, timeout_ms, invocation_topic)
         self._functions[function_id] = registered
         return registered
 
@@ -151,6 +176,40 @@ class FunctionRegistry:
 
     def __len__(self) -> int:
         return len(self._functions)
+
+    def register_trigger(self, trigger_type: str | dict, function_id: str | None = None,
+                         config: dict | None = None, *,
+                         condition_function_id: str | None = None) -> RegisteredTrigger:
+        """iii's `register_trigger`: `register_trigger("state", "mem::on_change", {"scope": "mem"})`,
+        or iii's dict form `register_trigger({"type", "function_id", "config"})`. The condition may
+        be given as `config["condition_function_id"]`, as in iii."""
+        if isinstance(trigger_type, dict):
+            spec = trigger_type
+            trigger_type, function_id, config = spec.get("type"), spec.get("function_id"), spec.get("config")
+        config = dict(config or {})
+        condition_function_id = condition_function_id or config.pop("condition_function_id", None)
+        if trigger_type not in TRIGGER_CONFIG_KEYS:
+            raise ValueError(f"trigger type {trigger_type!r} is not supported yet (supported: "
+                             f"{', '.join(sorted(TRIGGER_CONFIG_KEYS))})")
+        FunctionId(function_id)
+        if condition_function_id is not None:
+            FunctionId(condition_function_id)
+        unknown = set(config) - TRIGGER_CONFIG_KEYS[trigger_type]
+        if unknown:
+            raise ValueError(f"{trigger_type} trigger config: unknown field(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(sorted(TRIGGER_CONFIG_KEYS[trigger_type]))})")
+        for field in ("scope", "key"):
+            if field in config and (not isinstance(config[field], str) or not config[field]):
+                raise ValueError(f"{trigger_type} trigger config: {field} must be a non-empty string")
+        trigger = RegisteredTrigger(trigger_type, function_id, config, condition_function_id)
+        self._triggers[trigger.trigger_id] = trigger
+        return trigger
+
+    def unregister_trigger(self, trigger_id: str) -> None:
+        self._triggers.pop(trigger_id, None)
+
+    def triggers(self) -> list[RegisteredTrigger]:
+        return list(self._triggers.values())
 
     def configure_queue(self, name: str, **settings: Any) -> QueueConfig:
         """iii's `queue_configs` entry for `name` (max_retries, backoff_ms, type, message_group_field)."""
