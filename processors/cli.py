@@ -8,6 +8,8 @@
     iii-kafka schemas ACTION    check, publish, list or freeze the event schemas
     iii-kafka trigger ID [JSON] invoke a function by id and print its result (or its error)
     iii-kafka functions         list the functions live workers host (`triggers`: their triggers)
+    iii-kafka state ACTION      get, set, delete, update, list KV state; groups; digest
+    iii-kafka replay DIR        rebuild the KV view from the state-changed log (to a point in time)
 
 Errors are one line; `--verbose` shows the detail.
 """
@@ -29,6 +31,7 @@ from .children import stop_on_signals
 from .function_commands import add_function_commands
 from .schema_commands import add_schema_commands
 from .schema_store import publish_schemas
+from .state_commands import EXPECTED_STATE_ERRORS, add_state_commands
 from .settings import Settings, SettingsError
 from .workers import WorkerError
 
@@ -36,7 +39,7 @@ __all__ = ["main"]
 
 APP_MODULE = "iii_kafka.processors.app:app"
 EXPECTED_ERRORS = (BrokerError, SettingsError, TopicError, WorkerError, KafkaException, SchemaError,
-                   SchemaStoreError, CodecError)
+                   SchemaStoreError, CodecError, *EXPECTED_STATE_ERRORS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_schema_commands(commands, _require_cluster)
     add_function_commands(commands, _require_cluster)
+    add_state_commands(commands, _require_cluster)
     return parser
 
 

@@ -26,7 +26,7 @@ from .functions.tracing import configure_tracing
 from .schema_store import schema_topic_client
 from .settings import Settings
 
-__all__ = ["add_function_commands"]
+__all__ = ["add_function_commands", "bytes_as_text", "with_caller"]
 
 
 def add_function_commands(commands: argparse._SubParsersAction,
@@ -68,14 +68,14 @@ def _trigger(args: argparse.Namespace, require_cluster: Callable[[Settings], Non
         return await caller.trigger(args.function_id, payload, action, args.timeout_ms)
 
     try:
-        result = _with_caller(require_cluster, call)
+        result = with_caller(require_cluster, call)
     except InvocationError as error:
         if args.verbose and error.stacktrace:
             print(error.stacktrace, file=sys.stderr)
         print(f"iii-kafka: error: {error}", file=sys.stderr)
         return 1
     if action is None or action.kind == "enqueue":
-        print(json.dumps(result, default=_bytes_as_text))
+        print(json.dumps(result, default=bytes_as_text))
     return 0
 
 
@@ -97,10 +97,10 @@ def _list(args: argparse.Namespace, require_cluster: Callable[[Settings], None],
     async def read(caller: Caller) -> list[dict[str, Any]]:
         return caller.list_functions() if what == "functions" else caller.list_triggers()
 
-    entries = _with_caller(require_cluster, read)
+    entries = with_caller(require_cluster, read)
     if args.json:
         key = "functions" if what == "functions" else "registered_triggers"
-        print(json.dumps({key: entries}, indent=2, default=_bytes_as_text))
+        print(json.dumps({key: entries}, indent=2, default=bytes_as_text))
     elif what == "functions":
         _table(["FUNCTION", "WORKER", "DESCRIPTION"],
                [[e["function_id"], e["worker_name"], e["description"] or ""] for e in entries])
@@ -110,7 +110,7 @@ def _list(args: argparse.Namespace, require_cluster: Callable[[Settings], None],
     return 0
 
 
-def _with_caller(require_cluster: Callable[[Settings], None], work: Callable[[Caller], Any]) -> Any:
+def with_caller(require_cluster: Callable[[Settings], None], work: Callable[[Caller], Any]) -> Any:
     require_cluster(Settings.from_env())
     configure_tracing("iii-kafka-cli")
     logging.getLogger("iii_kafka.processors.admin").setLevel(logging.WARNING)  # its reply topic
@@ -128,5 +128,5 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
-def _bytes_as_text(value: Any) -> Any:
+def bytes_as_text(value: Any) -> Any:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

@@ -66,3 +66,16 @@ def _as_numbers(part: Mapping[str, Any]) -> ScopeDigest:
         else:
             numbers[scope] = [int(value[0]), int(value[1])]
     return numbers
+
+
+def digest_view(view: Any, decode: Any, scope: str | None = None) -> ScopeDigest:
+    """The digest of a `StateView` (every partition it holds), decoding each stored event."""
+    from .keys import split_state_key
+
+    def live() -> Iterable[tuple[str, str, int, Any]]:
+        for _, skey, data in view.entries():
+            event = decode(data)
+            if event["event_type"] != "deleted" and (scope is None or event["scope"] == scope):
+                yield event["scope"], split_state_key(skey)[1], event["version"], event["new_value"]
+
+    return digest_entries(live())

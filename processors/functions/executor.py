@@ -278,8 +278,17 @@ class Executor:
             return {"error": InvocationError(ErrorCode.FUNCTION_NOT_FOUND, f"worker app "
                     f"{self.settings.app_id} no longer hosts {request['function_id']}").to_dict()}
         await self._registered.wait()
-        context = InvocationContext(invocation_id, request["function_id"], request["attempt"], self.caller)
         timeout_ms = self._timeout_ms(function, request)
+        condition = request.get("condition_function_id")
+        try:
+            holds = not condition or await self._condition_holds(condition, invocation_id, request, timeout_ms)
+        except InvocationError as error:
+            return {"error": error.to_dict()}
+        if not holds:
+            log.debug("invocation %s of %s skipped: its condition %s returned false", invocation_id,
+                      function.function_id, condition)
+            return {"result": None, "outputs": [], "skipped": True}
+        context = InvocationContext(invocation_id, request["function_id"], request["attempt"], self.caller)
         attributes = {"messaging.system": "kafka", "messaging.operation.type": "process",
                       "messaging.destination.name": self.topic_name,
                       "messaging.message.id": invocation_id, "messaging.kafka.destination.partition":
@@ -304,6 +313,19 @@ class Executor:
                 error = InvocationError.from_handler_exception(exc)
             span.set_status(Status(StatusCode.ERROR, error.message))
             return {"error": error.to_dict()}
+
+    async def _condition_holds(self, condition: str, invocation_id: str, request: Event,
+                               timeout_ms: int) -> bool:
+        """iii's trigger condition: the handler runs unless the condition returns exactly false. The
+        condition is a child invocation with a stable id, so a rerun asks it once."""
+        try:
+            verdict = await self.caller.trigger(condition, request["payload"], timeout_ms=timeout_ms,
+                                                invocation_id=f"{invocation_id}/condition",
+                                                parent_invocation_id=invocation_id)
+        except InvocationError as exc:
+            raise InvocationError(ErrorCode.INVOCATION_FAILED, f"condition {condition} failed: {exc}",
+                                  function_id=request["function_id"]) from None
+        return verdict is not False
 
     def _check_writable(self, function_id: str, result: Any, outputs: list) -> None:
         """A result or output that cannot be written (not a Value, or too big for Kafka) fails the

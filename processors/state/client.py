@@ -52,7 +52,7 @@ class StateClient:
         try:
             command = _command(function, payload)
         except (StateKeyError, StateInputError, StateOpError) as error:
-            raise InvocationError(error.code, f"{function_id}: {error}", function_id=function_id) from None
+            raise InvocationError(error.code, str(error), function_id=function_id) from None
         invocation_id = invocation_id or uuid.uuid4().hex
         command.update(request_id=invocation_id, cause=parent_invocation_id, requested_at_ms=now_ms(),
                        caller=self.caller.reply_topic.name if action is None else None,
@@ -67,11 +67,11 @@ class StateClient:
         try:
             value = self.caller.codec.encode(command)
         except CodecError as exc:
-            raise InvocationError(ErrorCode.INVALID_PAYLOAD, f"{function_id}: the value cannot be written: "
-                                  f"{exc}", function_id=function_id) from None
+            raise InvocationError(ErrorCode.INVALID_PAYLOAD, f"the value cannot be written: {exc}",
+                                  function_id=function_id) from None
         limit = self.caller.settings.max_message_bytes
         if len(value) > limit:
-            raise InvocationError("VALUE_TOO_LARGE", f"{function_id}: the command is {len(value)} bytes, "
+            raise InvocationError("VALUE_TOO_LARGE", f"the command is {len(value)} bytes, "
                                   f"over the {limit}-byte limit (IIIKAFKA_MAX_MESSAGE_BYTES)",
                                   function_id=function_id)
         request_id = command["request_id"]

@@ -100,7 +100,7 @@ def test_paths_are_validated_as_iii_does():
     ({"type": "set"}, "ops must be a list"),
     ([{"type": "explode", "path": "a"}], "unknown type 'explode'"),
     ([{"type": "set", "value": 1}], "`path` is required"),
-    ([{"type": "increment", "path": "n"}], "`by` must be a 64-bit integer"),
+    ([{"type": "increment", "path": "n"}], "`by` is required"),
     ([{"type": "increment", "path": "n", "by": 1.5}], "`by` must be a 64-bit integer"),
     ([{"type": "increment", "path": "n", "by": True}], "`by` must be a 64-bit integer"),
     ([{"type": "set", "path": ["a"], "value": 1}], "`path` must be a key"),
