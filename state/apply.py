@@ -134,7 +134,7 @@ def _parse(index: int, op: Any) -> tuple[str, list[str], Any]:
 def _check_by(index: int, kind: str, by: Any) -> None:
     if by is MISSING:
         raise StateInputError(f"op {index} ({kind}): `by` is required (a 64-bit integer)")
-    if or isinstance(by, bool) or not isinstance(by, int) or not INT64[0] <= by <= INT64[1]:
+    if isinstance(by, bool) or not isinstance(by, int) or not INT64[0] <= by <= INT64[1]:
         raise StateInputError(f"op {index} ({kind}): `by` must be a 64-bit integer, got {by!r}")
 
 
