@@ -31,8 +31,8 @@ from .children import stop_on_signals
 from .function_commands import add_function_commands
 from .schema_commands import add_schema_commands
 from .schema_store import publish_schemas
-from .state_commands import EXPECTED_STATE_ERRORS, add_state_commands
 from .settings import Settings, SettingsError
+from .state_commands import EXPECTED_STATE_ERRORS, add_state_commands
 from .workers import WorkerError
 
 __all__ = ["main"]

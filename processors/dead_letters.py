@@ -13,7 +13,7 @@ from iii_kafka.schemas import Event
 
 from .transactions import send_in_transaction
 
-__all__ = ["DeadLetters"]
+__all__ = ["DeadLetters", "dead_letter"]
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,20 @@ class DeadLetters:
     async def send(self, event: EventT, reason: str, error_type: str) -> None:
         """Writes a `DeadLetter` for `event`'s message; `reason` is one readable line."""
         message = event.message
-        where = f"{message.topic}[{message.partition}]@{message.offset}"
-        log.error("dead letter %s: %s (%s) -> %s", where, reason, error_type, self.topic)
-        letter = Event("iii.kafka.DeadLetter", topic=message.topic, partition=message.partition,
-                       offset=message.offset, reason=f"{where}: {reason}", error_type=error_type,
-                       failed_at_ms=int(time.time() * 1000), key=_bytes(message.key),
-                       value=_bytes(message.value), headers=_headers(message.headers))
+        letter = dead_letter(message.topic, message.partition, message.offset, message.key, message.value,
+                             message.headers, reason, error_type, self.topic)
         await send_in_transaction(self._app, event, self.topic, _bytes(message.key), letter)
+
+
+def dead_letter(topic: str, partition: int, offset: int, key: bytes | str | None, value: bytes | str | None,
+                headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None, reason: str,
+                error_type: str, destination: str) -> Event:
+    """The `DeadLetter` of one source record (and one log line saying so)."""
+    where = f"{topic}[{partition}]@{offset}"
+    log.error("dead letter %s: %s (%s) -> %s", where, reason, error_type, destination)
+    return Event("iii.kafka.DeadLetter", topic=topic, partition=partition, offset=offset,
+                 reason=f"{where}: {reason}", error_type=error_type, failed_at_ms=int(time.time() * 1000),
+                 key=_bytes(key), value=_bytes(value), headers=_headers(headers))
 
 
 def _bytes(data: bytes | str | None) -> bytes | None:

@@ -26,7 +26,6 @@ from iii_kafka.topology.state import SCOPE_WIDE_FUNCTIONS, state_topics
 from ..functions.actions import TriggerAction
 from ..functions.clock import now_ms
 from ..functions.errors import ErrorCode, InvocationError
-from ..functions.tracing import headers_with_context
 
 if TYPE_CHECKING:
     from ..functions.caller import Caller

@@ -26,10 +26,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from iii_kafka.schemas import AvroCodec, CodecError, Event
-from iii_kafka.state.commands import NEW_KEY, Answer, Changed, Entry, Refused, entry_of, execute
+from iii_kafka.state.commands import NEW_KEY, Answer, Changed, Entry, entry_of, execute
 from iii_kafka.state.view import StateView, ViewBatch
 from iii_kafka.topology.state import StateTopics, state_group
 
+from ..dead_letters import dead_letter
 from ..functions.clock import now_ms
 from ..settings import Settings
 from .catchup import CatchUp
@@ -223,6 +224,9 @@ class _Batch:
     def take(self, message: Message) -> None:
         partition = message.partition()
         self.offsets[partition] = message.offset() + 1
+        if message.value() is None:
+            self._dead_letter(message, "an empty message (a tombstone) is not a StateCommand", "empty")
+            return
         try:
             command = self.owner.codec.decode(message.value())
         except CodecError as error:
@@ -307,15 +311,10 @@ class _Batch:
                 error={"code": code, "message": message, "stacktrace": None})))
 
     def _dead_letter(self, message: Message, reason: str, code: str) -> None:
-        where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
-        log.error("state owner: dead-lettering %s: %s", where, reason)
-        letter = Event("iii.kafka.DeadLetter", topic=message.topic(), partition=message.partition(),
-                       offset=message.offset(), reason=f"{where}: {reason}", error_type=code,
-                       key=message.key(), value=message.value(),
-                       headers=[{"key": k, "value": v} for k, v in (message.headers() or [])],
-                       dead_lettered_at_ms=self.now)
-        self.extra.append((self.owner.topics.dead_letters.name, message.key() or b"",
-                           self.owner.codec.encode(letter)))
+        destination = self.owner.topics.dead_letters.name
+        letter = dead_letter(message.topic(), message.partition(), message.offset(), message.key(),
+                             message.value(), message.headers(), reason, code, destination)
+        self.extra.append((destination, message.key() or b"", self.owner.codec.encode(letter)))
 
     def produce(self, producer: Producer) -> None:
         changes_topic = self.owner.topics.changes.name

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..broker import BrokerConfig, LocalBroker
 from ..broker.readiness import free_port
 
-__all__ = ["ClusterSource", "TestCluster", "start_test_cluster"]
+__all__ = ["ClusterSource", "TestCluster", "container_engine_error", "start_test_cluster"]
 
 
 class ClusterSource(enum.Enum):
@@ -50,7 +50,7 @@ def start_test_cluster(workdir: Path, say: Callable[[str], None] = print) -> Tes
     if mode not in ("auto", "container", "process"):
         raise ValueError(f"IIIKAFKA_TEST_BROKER={mode!r}: use auto, container or process")
     if mode != "process":
-        engine_error = _container_engine_error()
+        engine_error = container_engine_error()
         if engine_error is None:
             return _start_container()
         if mode == "container":
@@ -60,7 +60,7 @@ def start_test_cluster(workdir: Path, say: Callable[[str], None] = print) -> Tes
     return _start_local_process(workdir)
 
 
-def _container_engine_error() -> str | None:
+def container_engine_error() -> str | None:
     """None when Docker answers; else why not, in one line."""
     try:
         import docker
