@@ -52,6 +52,7 @@ class StateClient:
             command = _command(function, payload)
         except (StateKeyError, StateInputError, StateOpError) as error:
             raise InvocationError(error.code, str(error), function_id=function_id) from None
+        command["remember"] = invocation_id is not None  # a fresh id of ours is never sent again
         invocation_id = invocation_id or uuid.uuid4().hex
         command.update(request_id=invocation_id, cause=parent_invocation_id, requested_at_ms=now_ms(),
                        caller=self.caller.reply_topic.name if action is None else None,

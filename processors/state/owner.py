@@ -248,7 +248,7 @@ class _Batch:
     def _run_keyed(self, message: Message, partition: int, command: Event) -> None:
         skey = message.key() or b""
         request_id = command["request_id"]
-        if command["function"] != "get":
+        if command["function"] != "get" and command["remember"]:
             earlier = self.requests.get((partition, request_id)) or \
                 self.owner.view.request(partition, request_id)
             if earlier is not None:  # a repeat: answered with the change it made, not applied again
@@ -283,10 +283,11 @@ class _Batch:
     def _record(self, partition: int, skey: bytes, command: Event, changed: Changed) -> None:
         event, data = changed.event, changed.data
         self.pending[(partition, skey)] = changed.entry
-        self.requests[(partition, command["request_id"])] = data
         self.changes.setdefault(partition, []).append((skey, data, event["timestamp_ms"]))
         self.view_batch.put(partition, skey, data)
-        self.view_batch.remember_request(partition, command["request_id"], event["timestamp_ms"], data)
+        if command["remember"]:
+            self.requests[(partition, command["request_id"])] = data
+            self.view_batch.remember_request(partition, command["request_id"], event["timestamp_ms"], data)
         self._reply(command, data)
         self.extra.extend(self.owner.triggers.invocations(event))
 

@@ -9,6 +9,7 @@ executor).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from pathlib import Path
@@ -52,6 +53,15 @@ def owner_id_for(state_dir: Path) -> str:
     return owner_id
 
 
+def quieten_garbage_collector() -> None:
+    """State owners make and drop many small acyclic objects (decoded commands and values); with
+    CPython's default thresholds, collections that scan the worker's whole long-lived heap (Faust,
+    aiokafka, every module) take a large share of an owner's time. Its long-lived objects are frozen
+    out of collections once started, and young collections run less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
+
+
 def register_state_functions(registry: FunctionRegistry, requests_topic: str) -> None:
     def answered_elsewhere(data: object) -> None:
         raise InvocationError(ErrorCode.INVOCATION_FAILED, "state functions are answered by the state "
@@ -73,6 +83,7 @@ def install(app: faust.App, settings: Settings, codec: AvroCodec, functions: Fun
 
     async def start() -> None:
         loop = asyncio.get_running_loop()
+        quieten_garbage_collector()
 
         def fatal(exc: BaseException) -> None:
             log.error("the state owner cannot go on (%s); the worker stops", exc)
