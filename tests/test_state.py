@@ -316,3 +316,34 @@ def test_a_handler_run_again_after_a_crash_does_not_apply_its_state_writes_twice
     effects = [READER.decode(m.value()) for m in read_topic(kafka_bootstrap_servers, effects_topic, 1, timeout=90)]
     assert [(e["pid"], e["n"]) for e in effects] == [(worker.pid, 1)], "the rerun did not finish, or counted twice"
     assert function_caller.trigger("state::get", {"scope": "jobs", "key": "j1"}) == {"n": 1}
+
+
+def test_a_derived_view_is_rebuilt_beside_the_live_one_and_swaps_once_caught_up(start_app, function_caller,
+                                                                               tmp_path):
+    worker = start_app("index", "svc_index", name="i1")
+    wait_for_functions(function_caller, "index::lookup", "state::set")
+    call = function_caller.trigger
+    for i in range(300):
+        call("state::set", {"scope": "memories", "key": f"m{i:03}", "value": {"tags": ["red" if i % 3 else "blue"]}})
+    call("state::set", {"scope": "memories", "key": "m000", "value": {"tags": ["red"]}})  # was blue
+    reds = sorted({f"m{i:03}" for i in range(300) if i % 3} | {"m000"})
+    assert wait_for(lambda: call("index::lookup", {"tag": "red"})["keys"] == reds, timeout=30)
+    assert call("index::lookup", {"tag": "blue"})["keys"] == [f"m{i:03}" for i in range(3, 300, 3)]
+
+    worker.stop()
+    worker.env["TEST_INDEX_V2"] = "1"
+    worker.start().wait_ready()
+    wait_for_functions(function_caller, "index::lookup")
+    # v2 takes about 15 s to rebuild (50 ms a change): meanwhile v1 answers, and follows new writes
+    during = call("index::lookup", {"tag": "red"})
+    assert during["version"] == 1 and during["keys"] == reds
+    call("state::set", {"scope": "memories", "key": "m999", "value": {"tags": ["red"]}})
+    followed = wait_for(lambda: (lambda found: found if "m999" in found["keys"] else None)(
+        call("index::lookup", {"tag": "red"})), timeout=10)
+    assert followed and followed["version"] == 1, followed
+    swapped = wait_for(lambda: call("index::lookup", {"tag": "RED"})["version"] == 2, timeout=60)
+    assert swapped, "v2 never took over"
+    assert call("index::lookup", {"tag": "RED"})["keys"] == sorted([*reds, "m999"])
+    views_dir = Path(worker.env["IIIKAFKA_DATA_DIR"]) / "views" / "by-tag"
+    assert wait_for(lambda: not (views_dir / "v1").exists(), timeout=15), "the replaced version is still on disk"
+    assert (views_dir / "ACTIVE").read_text().strip() == "2"

@@ -17,7 +17,7 @@ from pathlib import Path
 import faust
 from iii_kafka.schemas import AvroCodec
 from iii_kafka.state.view import StateView
-from iii_kafka.topology.state import STATE_FUNCTIONS, state_topics
+from iii_kafka.topology.state import STATE_FUNCTIONS, StateTopics, state_topics
 
 from ..functions.errors import ErrorCode, InvocationError
 from ..functions.registry import FunctionRegistry
@@ -25,6 +25,7 @@ from ..functions.runtime import FunctionsRuntime
 from ..settings import Settings
 from .owner import StateOwner
 from .triggers import StateTriggers
+from .views import ViewRunner, views
 
 __all__ = ["install", "owner_id_for", "register_state_functions"]
 
@@ -73,10 +74,32 @@ def register_state_functions(registry: FunctionRegistry, requests_topic: str) ->
                                        invocation_topic=requests_topic)
 
 
-def install(app: faust.App, settings: Settings, codec: AvroCodec, functions: FunctionsRuntime) -> StateOwner | None:
-    if not settings.state_owner:
-        return None
+def install(app: faust.App, settings: Settings, codec: AvroCodec, functions: FunctionsRuntime) -> None:
     topics = state_topics(settings.namespace, settings.state_partitions, settings.replication_factor)
+    _install_views(app, settings, codec, topics.changes.name)
+    if settings.state_owner:
+        _install_owner(app, settings, codec, functions, topics)
+
+
+def _install_views(app: faust.App, settings: Settings, codec: AvroCodec, changes_topic: str) -> None:
+    runners: list[ViewRunner] = []
+
+    async def start() -> None:
+        for name, versions in views.definitions().items():
+            runners.append(ViewRunner(settings.bootstrap_servers, changes_topic, codec, settings.data_dir / "views",
+                                      name, versions, views).start())
+
+    async def stop(sender: object = None, **kwargs: object) -> None:
+        for runner in runners:
+            await asyncio.to_thread(runner.stop)
+
+    if views.definitions():
+        app.task(start)
+        app.on_before_shutdown.connect(stop)
+
+
+def _install_owner(app: faust.App, settings: Settings, codec: AvroCodec, functions: FunctionsRuntime,
+                   topics: StateTopics) -> None:
     register_state_functions(functions.registry, topics.requests.name)
     state_dir = settings.data_dir / "state"
     holder: dict[str, StateOwner] = {}
@@ -101,4 +124,3 @@ def install(app: faust.App, settings: Settings, codec: AvroCodec, functions: Fun
 
     app.task(start)
     app.on_before_shutdown.connect(stop)
-    return None
