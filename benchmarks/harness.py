@@ -42,6 +42,7 @@ def start_faust_worker(directory: Path, module: str, env: dict[str, str]) -> sub
     deadline = time.monotonic() + 120
     while b"[^Worker]: Ready" not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)  # a stray worker would skew every later run
             raise RuntimeError(f"the Faust worker did not start; see {log_path}")
         time.sleep(0.2)
     return process
@@ -61,6 +62,7 @@ def write_results(path: Path, name: str, parameters: dict[str, Any], results: di
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
         "parameters": parameters, **results}, indent=2, default=str) + "\n")
     say(f"results written to {path}")

@@ -123,7 +123,8 @@ def _print_result(call: Callable[[], Any], indent: int | None = None) -> int:
 def _replay(args: argparse.Namespace, require_cluster: Callable[[Settings], None]) -> int:
     settings = Settings.from_env()
     require_cluster(settings)
-    topic = state_topics(settings.namespace, settings.state_partitions, settings.replication_factor).changes.name
+    topics = state_topics(settings.namespace, settings.state_partitions, settings.replication_factor)
+    topic = topics.changes.name
     until_ms = _parse_time(args.until) if args.until else None
     until_offsets = _parse_offsets(args.until_offset) if args.until_offset else None
     bars: list[Any] = []

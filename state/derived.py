@@ -93,7 +93,8 @@ class DerivedStore:
             iterator.next()
         return found
 
-    def apply(self, view: DerivedView, changes: list[tuple[int, int, Any]], until: float | None = None) -> int:
+    def apply(self, view: DerivedView, changes: list[tuple[int, int, Any]],
+              until: float | None = None) -> int:
         """Runs `view.apply` on `(partition, offset, change)`s, in order, until `until`
         (`time.monotonic()`) if given; one atomic write with the positions. Returns how many ran."""
         batch = WriteBatch(raw_mode=True)

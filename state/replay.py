@@ -70,7 +70,8 @@ def rebuild(bootstrap_servers: str, changes_topic: str, out_dir: Path | str, *,
     return summary
 
 
-def _ends(consumer: Consumer, topic: str, until_ms: int | None, until_offsets: Mapping[int, int]) -> dict[int, int]:
+def _ends(consumer: Consumer, topic: str, until_ms: int | None,
+          until_offsets: Mapping[int, int]) -> dict[int, int]:
     """Per partition, the first offset not to replay."""
     metadata = consumer.list_topics(topic, timeout=30).topics.get(topic)
     if metadata is None or metadata.error is not None or not metadata.partitions:

@@ -52,7 +52,8 @@ def test_iii_state_operations_from_callers_and_the_cli(worker_factory, function_
     wait_for_functions(function_caller, "state::set", "state::list")
     state = function_caller
 
-    assert state.trigger("state::set", {"scope": "mem", "key": "m1", "value": {"text": "hi", "tags": []}}) == \
+    assert state.trigger("state::set", {"scope": "mem", "key": "m1",
+                                        "value": {"text": "hi", "tags": []}}) == \
         {"old_value": None, "new_value": {"text": "hi", "tags": []}}
     assert state.trigger("state::update", {"scope": "mem", "key": "m1", "ops": [
         {"type": "append", "path": "tags", "value": "x"}, {"type": "increment", "path": "reads", "by": 2},
@@ -104,10 +105,12 @@ def test_wrong_input_is_refused_changes_nothing_and_stalls_nothing(
         return error.value
 
     cases = [
-        (("state::update", {"scope": "s", "key": "k", "ops": [{"type": "merge", "path": "name", "value": {}}]}),
+        (("state::update", {"scope": "s", "key": "k",
+                            "ops": [{"type": "merge", "path": "name", "value": {}}]}),
          "merge.target_not_object", "Cannot merge at path 'name': target is string, expected object."),
-        (("state::update", {"scope": "s", "key": "k", "ops": [{"type": "increment", "path": "n", "by": 1},
-                                                              {"type": "increment", "path": "name", "by": 1}]}),
+        (("state::update", {"scope": "s", "key": "k",
+                            "ops": [{"type": "increment", "path": "n", "by": 1},
+                                    {"type": "increment", "path": "name", "by": 1}]}),
          "increment.not_number", "op 1: increment.not_number: Expected number at path 'name', got string."),
         (("state::set", {"key": "k", "value": 1}), "deserialization_error", "`scope` must be a string"),
         (("state::get", {"scope": "", "key": "k"}), "deserialization_error", "`scope` must not be empty"),
@@ -165,7 +168,8 @@ def _run_increments_while(caller: BlockingCaller, disruption, total: int = 3000,
     names = [f"c{i}" for i in range(keys)]
     acked, acked_ids, failures = collections.Counter(), set(), collections.Counter()
     future = asyncio.run_coroutine_threadsafe(
-        _increments(caller.caller, names, total, concurrency, 120_000, acked, acked_ids, failures), caller._loop)
+        _increments(caller.caller, names, total, concurrency, 120_000, acked, acked_ids, failures),
+        caller._loop)
     assert wait_for(lambda: sum(acked.values()) >= total // 4, timeout=120), "increments did not start"
     disruption()
     future.result(timeout=600)
@@ -180,7 +184,8 @@ def _assert_exactly_once(caller: BlockingCaller, bootstrap: str, topic: str, nam
     applied = [e["request_id"] for e in events if e["scope"] == "counters"]
     duplicates = [rid for rid, count in collections.Counter(applied).items() if count > 1]
     assert not duplicates, f"applied more than once: {duplicates[:5]}"
-    assert acked_ids <= set(applied), f"acknowledged but not in the log: {sorted(acked_ids - set(applied))[:5]}"
+    assert acked_ids <= set(applied), \
+        f"acknowledged but not in the log: {sorted(acked_ids - set(applied))[:5]}"
     for name in names:
         versions = [e["version"] for e in events if e["key"] == name]
         assert versions == list(range(1, len(versions) + 1)), f"{name}: versions {versions[:10]}..."
@@ -211,7 +216,8 @@ def test_increments_survive_a_restart_of_the_broker(tmp_path, worker_env, kafka_
 
     broker = RestartableBroker(tmp_path / "broker").start()
     env = {**worker_env, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}
-    workers = [WorkerProcess(tmp_path / name / "worker.log", env={**env, "IIIKAFKA_DATA_DIR": str(tmp_path / name)})
+    workers = [WorkerProcess(tmp_path / name / "worker.log",
+                             env={**env, "IIIKAFKA_DATA_DIR": str(tmp_path / name)})
                for name in ("w1", "w2")]
     settings = Settings.from_env(env)
     store = schema_topic_client(settings)
@@ -235,8 +241,8 @@ def test_increments_survive_a_restart_of_the_broker(tmp_path, worker_env, kafka_
         broker.stop()
 
 
-def test_replay_rebuilds_the_view_in_full_and_as_of_a_point_in_time(worker_factory, function_caller, worker_env,
-                                                                   kafka_bootstrap_servers, tmp_path):
+def test_replay_rebuilds_the_view_in_full_and_as_of_a_point_in_time(
+        worker_factory, function_caller, worker_env, kafka_bootstrap_servers, tmp_path):
     worker_factory("w1")
     wait_for_functions(function_caller, "state::set")
     call = function_caller.trigger
@@ -284,15 +290,17 @@ def test_replay_rebuilds_the_view_in_full_and_as_of_a_point_in_time(worker_facto
     assert refused.returncode == 1 and "is not empty" in refused.stderr
 
 
-def test_a_state_trigger_fires_once_per_change_when_its_condition_holds(start_app, function_caller,
-                                                                        kafka_bootstrap_servers, effects_topic):
+def test_a_state_trigger_fires_once_per_change_when_its_condition_holds(
+        start_app, function_caller, kafka_bootstrap_servers, effects_topic):
     start_app("ledger", "svc_state", name="a1")
     start_app("ledger", "svc_state", name="a2")  # two hosts of one binding: it still fires once
     wait_for_functions(function_caller, "ledger::on_change", "state::set")
-    assert wait_for(lambda: [t for t in function_caller.caller.list_triggers() if t["trigger_type"] == "state"])
+    assert wait_for(lambda: [t for t in function_caller.caller.list_triggers()
+                             if t["trigger_type"] == "state"])
     call = function_caller.trigger
     call("state::set", {"scope": "watched", "key": "a", "value": 1})
-    call("state::update", {"scope": "watched", "key": "a", "ops": [{"type": "increment", "path": "", "by": 1}]})
+    call("state::update", {"scope": "watched", "key": "a",
+                           "ops": [{"type": "increment", "path": "", "by": 1}]})
     call("state::set", {"scope": "watched", "key": "skip-me", "value": 1})  # its condition says no
     call("state::set", {"scope": "unwatched", "key": "a", "value": 1})
     call("state::delete", {"scope": "watched", "key": "a"})
@@ -307,14 +315,17 @@ def test_a_handler_run_again_after_a_crash_does_not_apply_its_state_writes_twice
         start_app, function_caller, kafka_bootstrap_servers, effects_topic):
     worker = start_app("ledger", "svc_state", name="a1")
     wait_for_functions(function_caller, "ledger::bump", "state::update")
-    function_caller.trigger("ledger::bump", {"scope": "jobs", "key": "j1", "pause_s": 12}, TriggerAction.Void())
-    assert wait_for(lambda: function_caller.trigger("state::get", {"scope": "jobs", "key": "j1"}), timeout=60) \
-        == {"n": 1}, "the handler did not increment"
+    function_caller.trigger("ledger::bump", {"scope": "jobs", "key": "j1", "pause_s": 12},
+                            TriggerAction.Void())
+    assert wait_for(lambda: function_caller.trigger("state::get", {"scope": "jobs", "key": "j1"}),
+                    timeout=60) == {"n": 1}, "the handler did not increment"
     time.sleep(4)  # Faust's offset commit records the running invocation
     worker.kill()  # while the handler waits, after its increment was committed
     worker.start().wait_ready()
-    effects = [READER.decode(m.value()) for m in read_topic(kafka_bootstrap_servers, effects_topic, 1, timeout=90)]
-    assert [(e["pid"], e["n"]) for e in effects] == [(worker.pid, 1)], "the rerun did not finish, or counted twice"
+    effects = [READER.decode(m.value())
+               for m in read_topic(kafka_bootstrap_servers, effects_topic, 1, timeout=90)]
+    assert [(e["pid"], e["n"]) for e in effects] == [(worker.pid, 1)], \
+        "the rerun did not finish, or counted twice"
     assert function_caller.trigger("state::get", {"scope": "jobs", "key": "j1"}) == {"n": 1}
 
 
@@ -324,7 +335,8 @@ def test_a_derived_view_is_rebuilt_beside_the_live_one_and_swaps_once_caught_up(
     wait_for_functions(function_caller, "index::lookup", "state::set")
     call = function_caller.trigger
     for i in range(300):
-        call("state::set", {"scope": "memories", "key": f"m{i:03}", "value": {"tags": ["red" if i % 3 else "blue"]}})
+        call("state::set", {"scope": "memories", "key": f"m{i:03}",
+                            "value": {"tags": ["red" if i % 3 else "blue"]}})
     call("state::set", {"scope": "memories", "key": "m000", "value": {"tags": ["red"]}})  # was blue
     reds = sorted({f"m{i:03}" for i in range(300) if i % 3} | {"m000"})
     assert wait_for(lambda: call("index::lookup", {"tag": "red"})["keys"] == reds, timeout=30)
@@ -345,5 +357,6 @@ def test_a_derived_view_is_rebuilt_beside_the_live_one_and_swaps_once_caught_up(
     assert swapped, "v2 never took over"
     assert call("index::lookup", {"tag": "RED"})["keys"] == sorted([*reds, "m999"])
     views_dir = Path(worker.env["IIIKAFKA_DATA_DIR"]) / "views" / "by-tag"
-    assert wait_for(lambda: not (views_dir / "v1").exists(), timeout=15), "the replaced version is still on disk"
+    assert wait_for(lambda: not (views_dir / "v1").exists(), timeout=15), \
+        "the replaced version is still on disk"
     assert (views_dir / "ACTIVE").read_text().strip() == "2"

@@ -6,7 +6,7 @@ namespace may own some of its partitions, and every caller reaches every key.
 | topic | key | value | shape |
 | --- | --- | --- | --- |
 | `<ns>.state.requests` | the state key (`scope NUL key`) | `StateCommand` | log, kept 7 days |
-| `<ns>.state.changes` | the state key | `StateChanged` | log, never compacted, never expired: the source of truth |
+| `<ns>.state.changes` | the state key | `StateChanged` | log, never compacted or expired (the truth) |
 | `<ns>.state.dead-letters` | the source key | `DeadLetter` | log |
 
 A change is written to the same partition number of `changes` as its command came from, so the

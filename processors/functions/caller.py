@@ -235,8 +235,9 @@ class Caller:
             log.error("reply topic %s@%s: %s", self.reply_topic.name, message.offset(), exc)
             return
         # an invocation's reply, or (for a state write) the committed StateChanged itself
-        invocation_id = (record.get("invocation_id") or record.get("request_id")) if isinstance(record, dict) \
-            else None
+        invocation_id = None
+        if isinstance(record, dict):
+            invocation_id = record.get("invocation_id") or record.get("request_id")
         if invocation_id is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._resolve, invocation_id, record)
 

@@ -281,7 +281,8 @@ class Executor:
         timeout_ms = self._timeout_ms(function, request)
         condition = request.get("condition_function_id")
         try:
-            holds = not condition or await self._condition_holds(condition, invocation_id, request, timeout_ms)
+            holds = not condition or await self._condition_holds(condition, invocation_id, request,
+                                                                 timeout_ms)
         except InvocationError as error:
             return {"error": error.to_dict()}
         if not holds:

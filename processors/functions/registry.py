@@ -104,7 +104,8 @@ class RegisteredTrigger:
     def trigger_id(self) -> str:
         text = json.dumps([self.trigger_type, self.function_id, self.config, self.condition_function_id],
                           sort_keys=True)
-        return f"{self.trigger_type}:{self.function_id}:{hashlib.blake2b(text.encode(), digest_size=6).hexdigest()}"
+        digest = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+        return f"{self.trigger_type}:{self.function_id}:{digest}"
 
 
 @lru_cache(maxsize=256)

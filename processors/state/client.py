@@ -121,7 +121,8 @@ def _command(function: str, payload: Any) -> Event:
             raise StateInputError("state::set needs `value`")
         ops = [{"op": "set", "path": [], "value": value}]
     elif function == "update":
-        ops = [{"op": kind, "path": path, "value": operand} for kind, path, operand in parse_ops(data.get("ops"))]
+        ops = [{"op": kind, "path": path, "value": operand}
+               for kind, path, operand in parse_ops(data.get("ops"))]
     return Event("iii.kafka.StateCommand", function=function, scope=scope, key=key, ops=ops)
 
 

@@ -42,6 +42,7 @@ __all__ = ["StateOwner"]
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5_000
+RECENT_KEYS = 20_000
 TRANSACTION_TIMEOUT_MS = 10_000
 PRUNE_EVERY_S = 30.0
 RESTART_BACKOFF_S = (0.5, 1, 2, 5)
@@ -66,6 +67,7 @@ class StateOwner:
         self._stop = threading.Event()
         self.ready = threading.Event()  # the first assignment is caught up
         self._owned: set[int] = set()
+        self.recent = RecentEntries(RECENT_KEYS)  # committed entries of recently used keys
         self._known_topics: dict[str, tuple[bool, float]] = {}
         self._catch_up = CatchUp(settings.bootstrap_servers, topics.changes.name, view, codec.decode,
                                  open_transaction_wait_s=TRANSACTION_TIMEOUT_MS / 1000 + 5)
@@ -96,6 +98,7 @@ class StateOwner:
                 log.warning("state owner: %s; starting again in %.1f s (uncommitted work is redone "
                             "from the log)", _describe(exc), pause, exc_info=log.isEnabledFor(logging.DEBUG))
                 self._owned.clear()
+                self.recent.clear()  # it may hold entries of partitions that move now
                 if self._stop.wait(pause):
                     return
                 if failures > 50:
@@ -155,6 +158,7 @@ class StateOwner:
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._owned -= {tp.partition for tp in partitions}
+        self.recent.clear()
 
     # -- one batch, one transaction ------------------------------------------------------------
 
@@ -181,6 +185,7 @@ class StateOwner:
                 pass
             raise  # the session starts again from the committed offsets
         self.view.write(work.view_batch)
+        self.recent.update(work.pending)  # only committed entries: an aborted batch leaves nothing
 
     def _forget_old_requests(self) -> None:
         cutoff = now_ms() - int(self.settings.state_dedup_window_s * 1000)
@@ -201,6 +206,30 @@ class StateOwner:
             exists = metadata is not None and metadata.error is None and bool(metadata.partitions)
         self._known_topics[topic] = (exists, now)
         return exists
+
+
+class RecentEntries:
+    """The decoded entries of the keys changed last (a bounded dict, oldest out first): a hot key
+    is not read back from RocksDB and decoded for every command. Holds committed entries only."""
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._entries: dict[tuple[int, bytes], Entry] = {}
+        self._limit = limit
+
+    def get(self, key: tuple[int, bytes]) -> Entry | None:
+        return self._entries.get(key)
+
+    def update(self, entries: dict[tuple[int, bytes], Entry]) -> None:
+        for key, entry in entries.items():
+            self._entries.pop(key, None)
+            self._entries[key] = entry
+        for _ in range(len(self._entries) - self._limit):
+            del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class _Batch:
@@ -265,9 +294,9 @@ class _Batch:
 
     def entry(self, partition: int, skey: bytes) -> Entry:
         """The key as of every command before this one."""
-        pending = self.pending.get((partition, skey))
-        if pending is not None:
-            return pending
+        found = self.pending.get((partition, skey)) or self.owner.recent.get((partition, skey))
+        if found is not None:
+            return found
         stored = self.owner.view.get(partition, skey)
         return NEW_KEY if stored is None else entry_of(self.owner.codec.decode(stored), stored)
 

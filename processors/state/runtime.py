@@ -35,7 +35,8 @@ DESCRIPTIONS = {
     "state::set": "Sets a key's value; returns {old_value, new_value}",
     "state::get": "A key's value, or null",
     "state::delete": "Deletes a key; returns its old value",
-    "state::update": "Applies ops (set, merge, increment, decrement, append, remove) to a key, all or nothing",
+    "state::update": "Applies ops (set, merge, increment, decrement, append, remove) to a key, all or "
+                     "nothing",
     "state::list": "The values of a scope",
     "state::list_groups": "The scopes that hold values",
     "state::digest": "An order-independent digest of each scope",
@@ -86,8 +87,8 @@ def _install_views(app: faust.App, settings: Settings, codec: AvroCodec, changes
 
     async def start() -> None:
         for name, versions in views.definitions().items():
-            runners.append(ViewRunner(settings.bootstrap_servers, changes_topic, codec, settings.data_dir / "views",
-                                      name, versions, views).start())
+            runners.append(ViewRunner(settings.bootstrap_servers, changes_topic, codec,
+                                      settings.data_dir / "views", name, versions, views).start())
 
     async def stop(sender: object = None, **kwargs: object) -> None:
         for runner in runners:
@@ -113,8 +114,9 @@ def _install_owner(app: faust.App, settings: Settings, codec: AvroCodec, functio
             loop.call_soon_threadsafe(lambda: asyncio.ensure_future(app.crash(exc)))
 
         view = StateView(state_dir / "view")
-        holder["owner"] = StateOwner(settings, codec, topics, view, owner_id_for(state_dir),
-                                     StateTriggers(functions.catalog, codec), functions.worker_id, fatal).start()
+        triggers = StateTriggers(functions.catalog, codec)
+        holder["owner"] = StateOwner(settings, codec, topics, view, owner_id_for(state_dir), triggers,
+                                     functions.worker_id, fatal).start()
 
     async def stop(sender: object = None, **kwargs: object) -> None:
         owner = holder.pop("owner", None)

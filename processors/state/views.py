@@ -119,12 +119,14 @@ class ViewRunner:
     def _follow(self) -> None:
         newest = max(self._versions)
         active = read_active(self._root, self.name)
-        stores = {v: DerivedStore(self._root / self.name / f"v{v}") for v in {newest, active} if v is not None}
+        stores = {v: DerivedStore(self._root / self.name / f"v{v}")
+                  for v in {newest, active} if v is not None}
         readers = {v: self._reader(store) for v, store in stores.items()}
         if active is not None:
             self._registry._serve(self.name, active, stores[active])
             if active != newest:
-                log.info("derived view %s: v%d answers while v%d is built beside it", self.name, active, newest)
+                log.info("derived view %s: v%d answers while v%d is built beside it", self.name, active,
+                         newest)
         probe = Consumer({"bootstrap.servers": self._servers, "group.id": f"{self._topic}.views",
                           "isolation.level": "read_committed", "log_level": 3})
         last_check = 0.0
@@ -149,7 +151,8 @@ class ViewRunner:
                            "enable.auto.commit": False, "isolation.level": "read_committed", "log_level": 3})
         metadata = reader.list_topics(self._topic, timeout=30).topics[self._topic]
         positions = store.positions()
-        reader.assign([TopicPartition(self._topic, p, positions.get(p, 0)) for p in sorted(metadata.partitions)])
+        reader.assign([TopicPartition(self._topic, p, positions.get(p, 0))
+                       for p in sorted(metadata.partitions)])
         return reader
 
     def _advance(self, version: int, store: DerivedStore, reader: Consumer, pending: list) -> None:
@@ -161,9 +164,11 @@ class ViewRunner:
         if not pending:
             for message in reader.consume(READ_BATCH, timeout=0.05):
                 if message.error() is None:
-                    pending.append((message.partition(), message.offset(), self._codec.decode(message.value())))
+                    change = self._codec.decode(message.value())
+                    pending.append((message.partition(), message.offset(), change))
                 elif message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("derived view %s: reading %s: %s", self.name, self._topic, message.error().str())
+                    log.warning("derived view %s: reading %s: %s", self.name, self._topic,
+                                message.error().str())
         if pending:
             done = store.apply(logic, pending, until=time.monotonic() + SLICE_S)
             del pending[:done]

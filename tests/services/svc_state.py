@@ -27,7 +27,8 @@ functions.register_trigger("state", "ledger::on_change",
 async def bump(data, ctx):
     """Increments a counter, then waits: killed while waiting and run again, its increment must
     not be applied twice (the rerun's increment is answered with the change the first run made)."""
-    changed = await ctx.state.update(data["scope"], data["key"], [{"type": "increment", "path": "n", "by": 1}])
+    changed = await ctx.state.update(data["scope"], data["key"],
+                                     [{"type": "increment", "path": "n", "by": 1}])
     await asyncio.sleep(data.get("pause_s", 0))
     ctx.send(EFFECTS, data["key"], {"pid": os.getpid(), "n": changed["new_value"]["n"]})
     return changed

@@ -15,9 +15,10 @@ CODEC = AvroCodec()
 
 
 def command(function: str, ops: list | None = None, **fields) -> Event:  # noqa: ANN003
-    return Event("iii.kafka.StateCommand", {"request_id": "r1", "function": function, "scope": "s", "key": "k",
-                                            "ops": ops or [], "caller": None, "cause": "parent", "deadline_ms": None,
-                                            "remember": True, "requested_at_ms": 1, **fields})
+    return Event("iii.kafka.StateCommand", {"request_id": "r1", "function": function, "scope": "s",
+                                            "key": "k", "ops": ops or [], "caller": None, "cause": "parent",
+                                            "deadline_ms": None, "remember": True, "requested_at_ms": 1,
+                                            **fields})
 
 
 def run(cmd: Event, entry: Entry = NEW_KEY, max_bytes: int = 1_000_000):  # noqa: ANN201
@@ -34,7 +35,8 @@ def test_a_set_creates_then_updates_with_exact_old_and_new_values_and_versions()
     assert (updated.event["event_type"], updated.event["version"], updated.event["old_value"],
             updated.event["new_value"]) == ("updated", 2, {"a": 1}, {"a": 3})
     deleted = run(command("delete"), updated.entry)
-    assert (deleted.event["event_type"], deleted.event["version"], deleted.event["new_value"]) == ("deleted", 3, None)
+    assert (deleted.event["event_type"], deleted.event["version"],
+            deleted.event["new_value"]) == ("deleted", 3, None)
     assert not deleted.entry.exists and deleted.entry.version == 3  # the tombstone keeps the version
     again = run(command("set", [{"op": "set", "path": [], "value": 0}]), deleted.entry)
     assert (again.event["event_type"], again.event["version"]) == ("created", 4)
@@ -62,7 +64,8 @@ def test_an_update_that_cannot_apply_is_refused_whole(ops, code):
 
 def test_a_change_over_the_size_limit_is_refused():
     outcome = run(command("set", [{"op": "set", "path": [], "value": "x" * 5000}]), max_bytes=4096)
-    assert isinstance(outcome, Refused) and outcome.code == "VALUE_TOO_LARGE" and "4096-byte" in outcome.message
+    assert isinstance(outcome, Refused) and outcome.code == "VALUE_TOO_LARGE" and \
+        "4096-byte" in outcome.message
 
 
 def test_a_set_is_exactly_one_root_set():
@@ -88,7 +91,8 @@ def test_digests_do_not_depend_on_order_and_add_up_across_parts():
     assert format_digests(digest_entries(entries))["s"]["keys"] == 50
     changed = [*entries[:-2], ("s", "k49", 9, {"v": 49, "t": [49, "49"]}), entries[-1]]  # another version
     assert digest_entries(changed)["s"] != digest_entries(entries)["s"]
-    assert digest_entries([("s", "k", 1, {"a": 1, "b": 2})]) == digest_entries([("s", "k", 1, {"b": 2, "a": 1})])
+    assert digest_entries([("s", "k", 1, {"a": 1, "b": 2})]) == \
+        digest_entries([("s", "k", 1, {"b": 2, "a": 1})])
 
 
 def test_the_newest_derived_view_version_takes_over_only_once_caught_up():
