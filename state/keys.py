@@ -7,10 +7,11 @@ one prefix scan).
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 __all__ = ["MAX_NAME_BYTES", "SEPARATOR", "StateKeyError", "check_name", "scope_prefix", "split_state_key",
-           "state_key"]
+           "state_key", "state_partition"]
 
 SEPARATOR = b"\x00"
 MAX_NAME_BYTES = 4096
@@ -47,3 +48,10 @@ def scope_prefix(scope: str) -> bytes:
 def split_state_key(data: bytes) -> tuple[str, str]:
     scope, _, key = data.partition(SEPARATOR)
     return scope.decode(), key.decode()
+
+
+def state_partition(skey: bytes, partitions: int) -> int:
+    """The partition that owns a key: CRC-32 of its bytes, modulo the partition count. It is what
+    librdkafka's default partitioner picks for the same message key, so any producer keyed this
+    way agrees; an owner refuses a keyed command that arrives on another partition."""
+    return zlib.crc32(skey) % partitions

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from iii_kafka.processors.broker.readiness import free_port
 
-__all__ = ["committed_offsets", "end_offsets", "free_port", "get_json", "produce", "read_topic", "wait_for"]
+__all__ = ["committed_offsets", "end_offsets", "free_port", "get_json", "produce", "produce_to_partition",
+           "read_topic", "wait_for"]
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple]) -> int:
@@ -35,6 +36,13 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple]) -> int:
     assert producer.flush(30) == 0, "records left undelivered"
     assert not errors, errors[:3]
     return acked
+
+
+def produce_to_partition(bootstrap: str, topic: str, partition: int, key: bytes, value: bytes) -> None:
+    """One record on a chosen partition (acks=all)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    producer.produce(topic, value, key, partition)
+    assert producer.flush(30) == 0, "record left undelivered"
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,

@@ -18,11 +18,12 @@ from iii_kafka.processors.functions import InvocationError, TriggerAction
 from iii_kafka.processors.functions.blocking import BlockingCaller
 from iii_kafka.processors.settings import Settings
 from iii_kafka.processors.testing.restartable import RestartableBroker
-from iii_kafka.schemas import AvroCodec
+from iii_kafka.schemas import AvroCodec, Event
 from iii_kafka.state.digest import digest_view, format_digests
+from iii_kafka.state.keys import state_key, state_partition
 from iii_kafka.state.view import StateView
 from iii_kafka.topology.state import state_topics
-from kafka_helpers import produce, read_topic, wait_for, wait_for_functions
+from kafka_helpers import produce, produce_to_partition, read_topic, wait_for, wait_for_functions
 
 pytestmark = pytest.mark.kafka
 
@@ -93,7 +94,7 @@ def test_iii_state_operations_from_callers_and_the_cli(worker_factory, function_
 
 
 def test_wrong_input_is_refused_changes_nothing_and_stalls_nothing(
-        worker_factory, function_caller, worker_env, kafka_bootstrap_servers):
+        worker_factory, function_caller, worker_env, kafka_bootstrap_servers, avro_codec):
     worker_factory("w1")
     wait_for_functions(function_caller, "state::update")
     call = function_caller.trigger
@@ -134,6 +135,15 @@ def test_wrong_input_is_refused_changes_nothing_and_stalls_nothing(
     # bytes that are not a command, straight on the topic: dead-lettered, and the partition goes on
     topics = state_topics(worker_env["IIIKAFKA_NAMESPACE"], 4)
     produce(kafka_bootstrap_servers, topics.requests.name, [(b"s\x00k", b"not avro"), (b"s\x00k", None)])
+    # a well-formed command on a partition that does not own its key (or under another key) is
+    # refused: one writer per key holds only if a key's commands all reach its owner
+    owner = state_partition(state_key("s", "k"), 4)
+    rogue = Event("iii.kafka.StateCommand", request_id="rogue", function="set", scope="s", key="k",
+                  ops=[{"op": "set", "path": [], "value": 999}], requested_at_ms=int(time.time() * 1000))
+    produce_to_partition(kafka_bootstrap_servers, topics.requests.name, (owner + 1) % 4, b"s\x00k",
+                         avro_codec.encode(rogue))
+    produce_to_partition(kafka_bootstrap_servers, topics.requests.name, owner, b"s\x00other",
+                         avro_codec.encode(rogue))
     letters = read_topic(kafka_bootstrap_servers, topics.dead_letters.name, 2)
     assert sorted(READER.decode(m.value())["error_type"] for m in letters) == ["empty", "not_framed"]
     assert call("state::get", {"scope": "s", "key": "k"}) == before  # nothing changed

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from iii_kafka.schemas import CodecError, Event
 from iii_kafka.state.apply import MISSING, StateInputError, StateOpError, parse_ops
 from iii_kafka.state.digest import add_digests, format_digests
-from iii_kafka.state.keys import StateKeyError, check_name, state_key
+from iii_kafka.state.keys import StateKeyError, check_name, state_key, state_partition
 from iii_kafka.topology.state import SCOPE_WIDE_FUNCTIONS, state_topics
 
 from ..functions.actions import TriggerAction
@@ -60,7 +60,8 @@ class StateClient:
         if function_id in SCOPE_WIDE_FUNCTIONS:
             return await self._ask_every_partition(function_id, command, action, timeout_ms)
         key = state_key(command["scope"], command["key"])
-        return await self._ask(function_id, command, key, None, action, timeout_ms)
+        partition = state_partition(key, await self.partitions())
+        return await self._ask(function_id, command, key, partition, action, timeout_ms)
 
     async def _ask(self, function_id: str, command: Event, key: bytes, partition: int | None,
                    action: TriggerAction | None, timeout_ms: int) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from iii_kafka.schemas import AvroCodec, CodecError, Event
 from iii_kafka.state.commands import NEW_KEY, Answer, Changed, Entry, entry_of, execute
+from iii_kafka.state.keys import StateKeyError, check_name, state_key, state_partition
 from iii_kafka.state.view import StateView, ViewBatch
 from iii_kafka.topology.state import StateTopics, state_group
 
@@ -52,6 +53,10 @@ class _Stopped(Exception):
     pass
 
 
+class TopicMismatch(RuntimeError):
+    """The state topics cannot work together (a configuration error, not a transient one)."""
+
+
 class StateOwner:
     def __init__(self, settings: Settings, codec: AvroCodec, topics: StateTopics, view: StateView,
                  owner_id: str, triggers: StateTriggers, worker_id: str,
@@ -73,6 +78,7 @@ class StateOwner:
                                  open_transaction_wait_s=TRANSACTION_TIMEOUT_MS / 1000 + 5)
         self._thread = threading.Thread(target=self._run, name="iii-state-owner", daemon=True)
         self._consumer: Consumer | None = None
+        self.partitions = topics.requests.partitions
 
     def start(self) -> "StateOwner":
         self._thread.start()
@@ -122,6 +128,7 @@ class StateOwner:
             "max.poll.interval.ms": 600_000, "fetch.wait.max.ms": 50, "log_level": 4})
         self._consumer = consumer
         try:
+            self.partitions = self._partition_count(consumer)
             consumer.subscribe([self.topics.requests.name], on_assign=self._assigned,
                                on_revoke=self._revoked, on_lost=self._revoked)
             self._loop(consumer, producer)
@@ -132,6 +139,22 @@ class StateOwner:
             except Exception:  # noqa: BLE001 - closing after a failure
                 pass
             producer.flush(5)
+
+    def _partition_count(self, consumer: Consumer) -> int:
+        """The requests topic's partitions; the changes topic must have as many (a change goes to
+        its command's partition number)."""
+        counts = {}
+        for spec in (self.topics.requests, self.topics.changes):
+            metadata = consumer.list_topics(spec.name, timeout=30).topics.get(spec.name)
+            if metadata is None or metadata.error is not None or not metadata.partitions:
+                raise KafkaException(f"topic {spec.name} does not exist (start workers with `iii-kafka "
+                                     "worker`, which creates it)")
+            counts[spec.name] = len(metadata.partitions)
+        if len(set(counts.values())) != 1:
+            self._on_fatal(TopicMismatch(f"state topics have different partition counts: {counts}; "
+                                         "they must match (IIIKAFKA_STATE_PARTITIONS)"))
+            raise _Stopped()
+        return counts[self.topics.requests.name]
 
     def _loop(self, consumer: Consumer, producer: Producer) -> None:
         last_prune = time.monotonic()
@@ -277,6 +300,12 @@ class _Batch:
     def _run_keyed(self, message: Message, partition: int, command: Event) -> None:
         skey = message.key() or b""
         request_id = command["request_id"]
+        misrouted = self._misrouted(skey, partition, command)
+        if misrouted is not None:
+            log.error("state owner: refusing %s[%d]@%d: %s", message.topic(), partition, message.offset(),
+                      misrouted)
+            self._reply_error(command, "misrouted_command", misrouted)
+            return
         if command["function"] != "get" and command["remember"]:
             earlier = self.requests.get((partition, request_id)) or \
                 self.owner.view.request(partition, request_id)
@@ -291,6 +320,20 @@ class _Batch:
             self._answer(command, outcome.result)
         else:
             self._reply_error(command, outcome.code, outcome.message)
+
+    def _misrouted(self, skey: bytes, partition: int, command: Event) -> str | None:
+        """Why this keyed command must not run here: one writer per key holds only if every
+        command of a key arrives on the key's own partition, under the key's own bytes."""
+        try:
+            expected = state_key(check_name("scope", command["scope"]), check_name("key", command["key"]))
+        except StateKeyError as error:
+            return str(error)
+        if skey != expected:
+            return f"its message key {skey!r} is not the key of {command['scope']!r}/{command['key']!r}"
+        owner = state_partition(skey, self.owner.partitions)
+        if owner != partition:
+            return f"the key belongs to partition {owner}, not {partition} (see state_partition)"
+        return None
 
     def entry(self, partition: int, skey: bytes) -> Entry:
         """The key as of every command before this one."""

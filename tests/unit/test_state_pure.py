@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+import zlib
 
 import pytest
 from iii_kafka.schemas import AvroCodec, Event
 from iii_kafka.state.commands import NEW_KEY, Answer, Changed, Entry, Refused, entry_of, execute
 from iii_kafka.state.derived import choose_active
 from iii_kafka.state.digest import add_digests, digest_entries, format_digests
-from iii_kafka.state.keys import StateKeyError, check_name, split_state_key, state_key
+from iii_kafka.state.keys import StateKeyError, check_name, split_state_key, state_key, state_partition
 
 CODEC = AvroCodec()
 
@@ -71,6 +72,14 @@ def test_a_change_over_the_size_limit_is_refused():
 def test_a_set_is_exactly_one_root_set():
     outcome = run(command("set", [{"op": "set", "path": ["a"], "value": 1}]))
     assert isinstance(outcome, Refused) and outcome.code == "deserialization_error"
+
+
+def test_a_key_is_owned_by_the_partition_librdkafka_would_pick():
+    # CRC-32 of the key bytes: what librdkafka's default partitioner picks for the same key (the
+    # benchmark produces its backlog that way, and owners refuse commands on another partition)
+    assert [state_partition(state_key("s", f"k{i}"), 4) for i in range(6)] == \
+        [zlib.crc32(f"s\x00k{i}".encode()) % 4 for i in range(6)]
+    assert len({state_partition(state_key("s", f"k{i}"), 4) for i in range(100)}) == 4
 
 
 def test_state_keys_are_checked_and_round_trip():
