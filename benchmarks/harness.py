@@ -31,8 +31,10 @@ def broker_for(settings: Settings, work: Path) -> LocalBroker | None:
     return LocalBroker(BrokerConfig(data_dir=work / "broker"), 90).start()
 
 
-def start_faust_worker(directory: Path, module: str, env: dict[str, str]) -> subprocess.Popen:
-    """`faust -A <module> worker` (a module of benchmarks/), once it logs that it is ready."""
+def start_faust_worker(directory: Path, module: str, env: dict[str, str],
+                       wait_ready: bool = True) -> subprocess.Popen:
+    """`faust -A <module> worker` (a module of benchmarks/), once it logs that it is ready (Faust
+    says so only after recovering its tables: `wait_ready=False` to time a recovery)."""
     env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     log_path = directory / f"{module}.log"
     log = open(log_path, "ab")
@@ -40,7 +42,7 @@ def start_faust_worker(directory: Path, module: str, env: dict[str, str]) -> sub
                                 "--without-web", "-l", "info"], cwd=directory, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
-    while b"[^Worker]: Ready" not in log_path.read_bytes():
+    while wait_ready and b"[^Worker]: Ready" not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)  # a stray worker would skew every later run
             raise RuntimeError(f"the Faust worker did not start; see {log_path}")

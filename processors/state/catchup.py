@@ -29,6 +29,7 @@ __all__ = ["CatchUp"]
 log = logging.getLogger(__name__)
 
 PUT_BATCH = 20_000
+PROGRESS_EVERY_S = 5.0
 
 
 class CatchUp:
@@ -81,6 +82,7 @@ class CatchUp:
         pending = set(partitions)
         batch = ViewBatch()
         count = 0
+        reported = time.monotonic()
         while pending:
             for message in reader.consume(10_000, timeout=1.0):
                 partition = message.partition()
@@ -105,5 +107,8 @@ class CatchUp:
                 if len(batch) >= PUT_BATCH:
                     self.view.write(batch)
                     batch = ViewBatch()
+                    if time.monotonic() - reported > PROGRESS_EVERY_S:  # long work shows progress
+                        log.info("state: catching up partitions %s: %d change(s) so far", partitions, count)
+                        reported = time.monotonic()
         self.view.write(batch)
         return count
