@@ -14,12 +14,12 @@ from iii_kafka.state.digest import digest_entries, format_digests
 from iii_kafka.state.keys import scope_prefix, split_state_key
 
 if TYPE_CHECKING:
-    from .owner import _Batch
+    from .batch import Batch
 
 __all__ = ["answer_scope_wide"]
 
 
-def answer_scope_wide(batch: "_Batch", partition: int, command: Any) -> Any:
+def answer_scope_wide(batch: "Batch", partition: int, command: Any) -> Any:
     function = command["function"]
     if function == "list":
         items = _entries(batch, partition, command["scope"])
@@ -33,7 +33,7 @@ def answer_scope_wide(batch: "_Batch", partition: int, command: Any) -> Any:
     return format_digests(digest_entries(live))
 
 
-def _entries(batch: "_Batch", partition: int, scope: str) -> dict[bytes, Entry]:
+def _entries(batch: "Batch", partition: int, scope: str) -> dict[bytes, Entry]:
     decode = batch.owner.codec.decode
     found = {skey: entry_of(decode(data), data) for skey, data in batch.owner.view.items(partition, scope)}
     prefix = scope_prefix(scope)
@@ -42,7 +42,7 @@ def _entries(batch: "_Batch", partition: int, scope: str) -> dict[bytes, Entry]:
     return found
 
 
-def _live_scopes(batch: "_Batch", partition: int) -> set[str]:
+def _live_scopes(batch: "Batch", partition: int) -> set[str]:
     scopes = set(batch.owner.view.scopes(partition, is_live(batch.owner.codec.decode)))
     touched = {split_state_key(skey)[0] for (p, skey) in batch.pending if p == partition}
     for scope in touched:  # this batch may have created or emptied them
