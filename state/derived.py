@@ -15,6 +15,7 @@ directory is removed. `choose_active` is that rule, as a pure function.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +27,8 @@ from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 __all__ = ["DerivedStore", "DerivedView", "ViewWriter", "choose_active", "read_active", "remove_version",
            "write_active"]
+
+log = logging.getLogger(__name__)
 
 _DATA, _POSITION = b"d", b"p"
 
@@ -96,15 +99,23 @@ class DerivedStore:
     def apply(self, view: DerivedView, changes: list[tuple[int, int, Any]],
               until: float | None = None) -> int:
         """Runs `view.apply` on `(partition, offset, change)`s, in order, until `until`
-        (`time.monotonic()`) if given; one atomic write with the positions. Returns how many ran."""
+        (`time.monotonic()`) if given; one atomic write with the positions. A change of None marks
+        the end of a partition at `offset`. Returns how many it took."""
         batch = WriteBatch(raw_mode=True)
         writer = ViewWriter(batch)
         positions: dict[int, int] = {}
         done = 0
         for partition, offset, change in changes:
-            view.apply(change, writer)
-            positions[partition] = offset + 1
             done += 1
+            if change is None:  # the reader reached the partition's end here (past any markers)
+                positions[partition] = offset
+                continue
+            try:
+                view.apply(change, writer)
+            except Exception:  # your logic failed on one change: say which, and go on
+                log.exception("derived view %s v%d: apply failed on partition %d offset %d; skipped",
+                              view.name, view.version, partition, offset)
+            positions[partition] = offset + 1
             if until is not None and time.monotonic() >= until:
                 break
         self.advance(batch, positions)

@@ -8,7 +8,7 @@ tombstone event, whose version the key's next write continues from.
 Layout (one RocksDB per process; every key starts with a kind byte and a 2-byte partition):
 
     d <p> scope NUL key        -> StateChanged bytes     the data
-    o <p>                      -> 8-byte next offset     how far into `changes` partition p the view is
+    o <p>                      -> next offset, last ms   how far into `changes` partition p the view is
     r <p> request id           -> StateChanged bytes     recent requests, answered again on a repeat
     t <8-byte ms> <p> req id   -> b""                    the same, by time, for pruning
 
@@ -67,11 +67,12 @@ def _options(cache_mb: int, write_buffer_mb: int) -> Options:
 class ViewBatch:
     """The view's writes of one committed transaction. Later puts of a key replace earlier ones."""
 
-    __slots__ = ("data", "offsets", "requests")
+    __slots__ = ("data", "offsets", "requests", "timestamps")
 
     def __init__(self) -> None:
         self.data: dict[tuple[int, bytes], bytes] = {}
         self.offsets: dict[int, int] = {}
+        self.timestamps: dict[int, int] = {}  # partition -> its last change's time (ms)
         self.requests: list[tuple[int, str, int, bytes]] = []  # (partition, request id, ms, event)
 
     def put(self, partition: int, skey: bytes, event: bytes) -> None:
@@ -143,7 +144,13 @@ class StateView:
     def next_offset(self, partition: int) -> int:
         """The offset of `changes` partition p the view goes on from (0: from the start)."""
         stored = self._db.get(_OFFSET + _p(partition))
-        return 0 if stored is None else int.from_bytes(stored, "big")
+        return 0 if stored is None else int.from_bytes(stored[:8], "big")
+
+    def last_timestamp(self, partition: int) -> int:
+        """The time (ms) of the last change of partition p the view holds (0: none known): an
+        owner never stamps a change earlier, so the log's timestamps only go up."""
+        stored = self._db.get(_OFFSET + _p(partition))
+        return 0 if stored is None or len(stored) < 16 else int.from_bytes(stored[8:16], "big")
 
     def request(self, partition: int, request_id: str) -> bytes | None:
         """The change a recent request made, if it made one."""
@@ -157,7 +164,8 @@ class StateView:
         for (partition, skey), event in batch.data.items():
             writes.put(_DATA + _p(partition) + skey, event)
         for partition, offset in batch.offsets.items():
-            writes.put(_OFFSET + _p(partition), offset.to_bytes(8, "big"))
+            last = batch.timestamps.get(partition) or self.last_timestamp(partition)
+            writes.put(_OFFSET + _p(partition), offset.to_bytes(8, "big") + last.to_bytes(8, "big"))
         for partition, request_id, at_ms, event in batch.requests:
             rid = request_id.encode()
             writes.put(_REQUEST + _p(partition) + rid, event)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -370,3 +371,18 @@ def test_a_derived_view_is_rebuilt_beside_the_live_one_and_swaps_once_caught_up(
     assert wait_for(lambda: not (views_dir / "v1").exists(), timeout=15), \
         "the replaced version is still on disk"
     assert (views_dir / "ACTIVE").read_text().strip() == "2"
+
+    # a worker with no copy of the view (a new machine) builds it from a log that already has data
+    worker.stop()
+    shutil.rmtree(views_dir)
+    worker.start().wait_ready()
+    rebuilt = wait_for(lambda: (lambda found: found if found.get("version") == 2 else None)(
+        _lookup_or_none(call, "RED")), timeout=90)
+    assert rebuilt and rebuilt["keys"] == sorted([*reds, "m999"]), rebuilt
+
+
+def _lookup_or_none(call, tag: str) -> dict:  # noqa: ANN001
+    try:
+        return call("index::lookup", {"tag": tag})
+    except InvocationError:  # not caught up yet: the view says so
+        return {}

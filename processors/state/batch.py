@@ -9,12 +9,13 @@ else the view.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from iii_kafka.schemas import CodecError, Event
-from iii_kafka.state.commands import NEW_KEY, Answer, Changed, Entry, entry_of, execute
+from iii_kafka.state.commands import NEW_KEY, VALUE_TOO_LARGE, Answer, Changed, Entry, entry_of, execute
 from iii_kafka.state.keys import StateKeyError, check_name, state_key, state_partition
 from iii_kafka.state.view import ViewBatch
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "RecentEntries"]
 
 log = logging.getLogger(__name__)
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 class RecentEntries:
@@ -87,14 +90,27 @@ class Batch:
             found = getattr(command, "schema", type(command).__name__)
             self._dead_letter(message, f"not a StateCommand but {found}", "wrong_event_type")
             return
-        function = command["function"]
+        caller = command["caller"]
+        if caller is not None and not _TOPIC_NAME.fullmatch(caller):
+            self._dead_letter(message, f"its caller {caller[:80]!r} is not a topic name", "invalid_caller")
+            return
+        try:
+            if command["function"] in ("list", "list_groups", "digest"):
+                if not self._past_deadline(command):
+                    self._answer(command, answer_scope_wide(self, partition, command))
+            else:
+                self._run_keyed(message, partition, command)
+        except Exception as error:  # noqa: BLE001 - one command must never stall its partition
+            log.exception("state owner: command %s[%d]@%d failed", message.topic(), partition,
+                          message.offset())
+            self._reply_error(command, "invocation_failed", f"the owner could not run it: {error}")
+
+    def _past_deadline(self, command: Event) -> bool:
         deadline = command["deadline_ms"]
         if deadline is not None and deadline <= self.now:
             self._reply_error(command, "TIMEOUT", "the caller's deadline passed before the command ran")
-        elif function in ("list", "list_groups", "digest"):
-            self._answer(command, answer_scope_wide(self, partition, command))
-        else:
-            self._run_keyed(message, partition, command)
+            return True
+        return False
 
     def _run_keyed(self, message: Message, partition: int, command: Event) -> None:
         skey = message.key() or b""
@@ -111,6 +127,8 @@ class Batch:
             if earlier is not None:  # a repeat: answered with the change it made, not applied again
                 self._reply(command, earlier)
                 return
+        if self._past_deadline(command):  # (after the repeat check: an applied write says so)
+            return
         outcome = execute(command, self.entry(partition, skey), self._timestamp(partition),
                           self.owner.codec.encode, self.owner.settings.max_message_bytes)
         if isinstance(outcome, Changed):
@@ -153,14 +171,16 @@ class Batch:
 
     def _record(self, partition: int, skey: bytes, command: Event, changed: Changed) -> None:
         event, data = changed.event, changed.data
+        invocations = self.owner.triggers.invocations(event)  # first: whatever fails, fails before
         self.pending[(partition, skey)] = changed.entry
         self.changes.setdefault(partition, []).append((skey, data, event["timestamp_ms"]))
         self.view_batch.put(partition, skey, data)
         if command["remember"]:
             self.requests[(partition, command["request_id"])] = data
             self.view_batch.remember_request(partition, command["request_id"], event["timestamp_ms"], data)
+        self.view_batch.timestamps[partition] = event["timestamp_ms"]
         self._reply(command, data)
-        self.extra.extend(self.owner.triggers.invocations(event))
+        self.extra.extend(invocations)
 
     def _reply(self, command: Event, data: bytes) -> None:
         caller = command["caller"]
@@ -169,10 +189,16 @@ class Batch:
 
     def _answer(self, command: Event, result: Any) -> None:
         if command["caller"]:
-            self._reply(command, self.owner.codec.encode(Event(
+            data = self.owner.codec.encode(Event(
                 "iii.kafka.InvocationCompleted", invocation_id=command["request_id"],
                 function_id=f"state::{command['function']}", attempt=1, worker_id=self.owner.worker_id,
-                completed_at_ms=self.now, result=result)))
+                completed_at_ms=self.now, result=result))
+            limit = self.owner.settings.max_message_bytes
+            if len(data) > limit:  # (a scope too big to list in one answer, say)
+                self._reply_error(command, VALUE_TOO_LARGE, f"the answer would be {len(data)} bytes, over "
+                                  f"the {limit}-byte limit (IIIKAFKA_MAX_MESSAGE_BYTES)")
+                return
+            self._reply(command, data)
 
     def _reply_error(self, command: Event, code: str, message: str) -> None:
         if command["caller"]:
@@ -184,8 +210,13 @@ class Batch:
 
     def _dead_letter(self, message: Message, reason: str, code: str) -> None:
         destination = self.owner.topics.dead_letters.name
+        value = message.value()
+        limit = self.owner.settings.max_message_bytes // 2
+        if value is not None and len(value) > limit:  # the letter must fit where the record did
+            reason = f"{reason} (value cut to its first {limit} of {len(value)} bytes)"
+            value = value[:limit]
         letter = dead_letter(message.topic(), message.partition(), message.offset(), message.key(),
-                             message.value(), message.headers(), reason, code, destination)
+                             value, message.headers(), reason, code, destination)
         self.extra.append((destination, message.key() or b"", self.owner.codec.encode(letter)))
 
     def produce(self, producer: Producer) -> None:

@@ -79,6 +79,9 @@ class CatchUp:
 
     def _read(self, reader: Consumer, partitions: list[int], dedup_after_ms: int) -> int:
         reader.assign([TopicPartition(self.topic, p, self.view.next_offset(p)) for p in partitions])
+        for partition in partitions:  # a view that is up to date still knows its partitions' last time
+            self.last_timestamp[partition] = max(self.last_timestamp.get(partition, 0),
+                                                 self.view.last_timestamp(partition))
         pending = set(partitions)
         batch = ViewBatch()
         count = 0
@@ -98,7 +101,8 @@ class CatchUp:
                 batch.put(partition, message.key(), data)
                 batch.offsets[partition] = message.offset() + 1
                 timestamp = message.timestamp()[1]
-                self.last_timestamp[partition] = timestamp
+                self.last_timestamp[partition] = max(self.last_timestamp.get(partition, 0), timestamp)
+                batch.timestamps[partition] = self.last_timestamp[partition]
                 if timestamp >= dedup_after_ms:
                     event = self._decode(data)
                     if event.get("request_id"):

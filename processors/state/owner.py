@@ -43,6 +43,7 @@ RECENT_KEYS = 20_000
 TRANSACTION_TIMEOUT_MS = 10_000
 PRUNE_EVERY_S = 30.0
 RESTART_BACKOFF_S = (0.5, 1, 2, 5)
+MAX_FAILURES_IN_A_ROW = 50  # about four minutes of trying without committing anything
 
 
 class _Stopped(Exception):
@@ -70,6 +71,7 @@ class StateOwner:
         self._owned: set[int] = set()
         self.recent = RecentEntries(RECENT_KEYS)  # committed entries of recently used keys
         self._known_topics: dict[str, tuple[bool, float]] = {}
+        self._committed = False  # a batch committed since the last restart
         self._catch_up = CatchUp(settings.bootstrap_servers, topics.changes.name, view, codec.decode,
                                  open_transaction_wait_s=TRANSACTION_TIMEOUT_MS / 1000 + 5)
         self._thread = threading.Thread(target=self._run, name="iii-state-owner", daemon=True)
@@ -95,15 +97,18 @@ class StateOwner:
             except _Stopped:
                 return
             except Exception as exc:  # the broker went away, a transaction failed, ...
+                if self._committed:  # it was working: count failures in a row only
+                    failures, self._committed = 0, False
                 pause = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
                 failures += 1
                 log.warning("state owner: %s; starting again in %.1f s (uncommitted work is redone "
                             "from the log)", _describe(exc), pause, exc_info=log.isEnabledFor(logging.DEBUG))
                 self._owned.clear()
                 self.recent.clear()  # it may hold entries of partitions that move now
+                self._known_topics.clear()  # a caller's topic may be the reason
                 if self._stop.wait(pause):
                     return
-                if failures > 50:
+                if failures > MAX_FAILURES_IN_A_ROW:
                     self._on_fatal(exc)
                     return
 
@@ -205,6 +210,7 @@ class StateOwner:
             except KafkaException:
                 pass
             raise  # the session starts again from the committed offsets
+        self._committed = True
         self.view.write(work.view_batch)
         self.recent.update(work.pending)  # only committed entries: an aborted batch leaves nothing
 
@@ -219,11 +225,15 @@ class StateOwner:
         transaction on a topic that never comes)."""
         known = self._known_topics.get(topic)
         now = time.monotonic()
-        if known is not None and now - known[1] < (60.0 if known[0] else 5.0):
+        if known is not None and now - known[1] < (10.0 if known[0] else 5.0):
             return known[0]
         exists = False
         if self._consumer is not None:
-            metadata = self._consumer.list_topics(topic, timeout=5).topics.get(topic)
+            try:
+                metadata = self._consumer.list_topics(topic, timeout=5).topics.get(topic)
+            except Exception as exc:  # noqa: BLE001 - an answer is dropped, never the partition stalled
+                log.warning("state owner: cannot look up caller topic %s: %s", topic, exc)
+                metadata = None
             exists = metadata is not None and metadata.error is None and bool(metadata.partitions)
         self._known_topics[topic] = (exists, now)
         return exists

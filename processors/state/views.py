@@ -148,7 +148,8 @@ class ViewRunner:
 
     def _reader(self, store: DerivedStore) -> Consumer:
         reader = Consumer({"bootstrap.servers": self._servers, "group.id": f"{self._topic}.views",
-                           "enable.auto.commit": False, "isolation.level": "read_committed", "log_level": 3})
+                           "enable.auto.commit": False, "isolation.level": "read_committed",
+                           "enable.partition.eof": True, "log_level": 3})
         metadata = reader.list_topics(self._topic, timeout=30).topics[self._topic]
         positions = store.positions()
         reader.assign([TopicPartition(self._topic, p, positions.get(p, 0))
@@ -163,12 +164,19 @@ class ViewRunner:
             return
         if not pending:
             for message in reader.consume(READ_BATCH, timeout=0.05):
-                if message.error() is None:
-                    change = self._codec.decode(message.value())
+                error = message.error()
+                if error is None:
+                    try:
+                        change = self._codec.decode(message.value())
+                    except Exception as exc:  # noqa: BLE001 - one bad record must not stop the view
+                        log.error("derived view %s: %s[%d]@%d does not decode (%s); skipped", self.name,
+                                  self._topic, message.partition(), message.offset(), exc)
+                        continue
                     pending.append((message.partition(), message.offset(), change))
-                elif message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("derived view %s: reading %s: %s", self.name, self._topic,
-                                message.error().str())
+                elif error.code() == KafkaError._PARTITION_EOF:  # its offset is past any markers
+                    pending.append((message.partition(), message.offset(), None))
+                else:
+                    log.warning("derived view %s: reading %s: %s", self.name, self._topic, error.str())
         if pending:
             done = store.apply(logic, pending, until=time.monotonic() + SLICE_S)
             del pending[:done]
