@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from iii_kafka.schemas import AvroCodec
@@ -43,6 +44,7 @@ RECENT_KEYS = 20_000
 TRANSACTION_TIMEOUT_MS = 10_000
 PRUNE_EVERY_S = 30.0
 RESTART_BACKOFF_S = (0.5, 1, 2, 5)
+HUNG_AFTER_S = 45.0
 MAX_FAILURES_IN_A_ROW = 50  # about four minutes of trying without committing anything
 
 
@@ -74,29 +76,79 @@ class StateOwner:
         self._committed = False  # a batch committed since the last restart
         self._catch_up = CatchUp(settings.bootstrap_servers, topics.changes.name, view, codec.decode,
                                  open_transaction_wait_s=TRANSACTION_TIMEOUT_MS / 1000 + 5)
-        self._thread = threading.Thread(target=self._run, name="iii-state-owner", daemon=True)
         self._consumer: Consumer | None = None
         self.partitions = topics.requests.partitions
+        self._generation = 0  # the live session thread's number; an abandoned one stops at once
+        self._blocked_since: tuple[int, float] | None = None
+        self._view_lock = threading.Lock()
+        self._thread = self._new_thread()
+        self._watchdog = threading.Thread(target=self._watch, name="iii-state-watchdog", daemon=True)
 
     def start(self) -> "StateOwner":
         self._thread.start()
+        self._watchdog.start()
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
 
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, args=(self._generation,), name="iii-state-owner",
+                                daemon=True)
+
+    # -- the watchdog: librdkafka can block past its timeouts ----------------------------------
+
+    @contextmanager
+    def _blocking(self, generation: int) -> Iterator[None]:
+        """Marks a transactional call the watchdog keeps an eye on."""
+        self._blocked_since = (generation, time.monotonic())
+        try:
+            yield
+        finally:
+            self._blocked_since = None
+
+    def _watch(self) -> None:
+        """librdkafka's `send_offsets_to_transaction` can block forever, whatever its timeout, when
+        the group coordinator restarts mid-call (confluentinc/librdkafka#5456; seen here in a broker
+        restart test). A call blocked past `HUNG_AFTER_S` abandons its session: its consumer leaves
+        the group, and a new session thread with a new producer of the same transactional id
+        (which aborts the stuck transaction) takes over. The stuck thread exits if it ever returns."""
+        while not self._stop.wait(1.0):
+            blocked = self._blocked_since
+            if blocked is None or blocked[0] != self._generation or \
+                    time.monotonic() - blocked[1] < HUNG_AFTER_S:
+                continue
+            log.error("state owner: a transactional call has been blocked for %.0f s (librdkafka ignores "
+                      "its timeout when the coordinator restarts: confluentinc/librdkafka#5456); starting "
+                      "a new session", time.monotonic() - blocked[1])
+            with self._view_lock:
+                self._generation += 1
+                self._blocked_since = None
+                stuck_consumer, self._consumer = self._consumer, None
+            if stuck_consumer is not None:
+                try:
+                    stuck_consumer.close()  # leave the group: the partitions are reassigned
+                except Exception:  # noqa: BLE001 - it may be half gone already
+                    pass
+            self._owned.clear()
+            self.recent.clear()
+            self._thread = self._new_thread()
+            self._thread.start()
+
     # -- the loop, restarted after errors ------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, generation: int) -> None:
         failures = 0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and generation == self._generation:
             try:
-                self._session()
+                self._session(generation)
                 return
             except _Stopped:
                 return
             except Exception as exc:  # the broker went away, a transaction failed, ...
+                if generation != self._generation:
+                    return  # abandoned by the watchdog; a new session runs
                 if self._committed:  # it was working: count failures in a row only
                     failures, self._committed = 0, False
                 pause = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
@@ -112,14 +164,15 @@ class StateOwner:
                     self._on_fatal(exc)
                     return
 
-    def _session(self) -> None:
+    def _session(self, generation: int) -> None:
         servers = self.settings.bootstrap_servers
         producer = Producer({
             "bootstrap.servers": servers, "transactional.id": f"{state_group(self.settings.namespace)}."
             f"{self.owner_id}", "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS, "linger.ms": 2,
             "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000,
             "message.max.bytes": self.settings.max_message_bytes + 65_536, "log_level": 4})
-        producer.init_transactions(60)  # aborts what a predecessor with this id left open
+        with self._blocking(generation):
+            producer.init_transactions(60)  # aborts what a predecessor with this id left open
         consumer = Consumer({
             "bootstrap.servers": servers, "group.id": state_group(self.settings.namespace),
             "enable.auto.commit": False, "isolation.level": "read_committed",
@@ -132,9 +185,10 @@ class StateOwner:
             self.partitions = self._partition_count(consumer)
             consumer.subscribe([self.topics.requests.name], on_assign=self._assigned,
                                on_revoke=self._revoked, on_lost=self._revoked)
-            self._loop(consumer, producer)
+            self._loop(consumer, producer, generation)
         finally:
-            self._consumer = None
+            if generation == self._generation:
+                self._consumer = None
             try:
                 consumer.close()  # leaves the group: the partitions move at once
             except Exception:  # noqa: BLE001 - closing after a failure
@@ -157,9 +211,9 @@ class StateOwner:
             raise _Stopped()
         return counts[self.topics.requests.name]
 
-    def _loop(self, consumer: Consumer, producer: Producer) -> None:
+    def _loop(self, consumer: Consumer, producer: Producer, generation: int) -> None:
         last_prune = time.monotonic()
-        while not self._stop.is_set():
+        while not self._stop.is_set() and generation == self._generation:
             messages = consumer.consume(MAX_BATCH, timeout=0)
             if not messages:
                 first = consumer.poll(0.1)  # waits for one, then takes what else is there
@@ -169,7 +223,7 @@ class StateOwner:
                         last_prune = time.monotonic()
                     continue
                 messages = [first, *consumer.consume(MAX_BATCH - 1, timeout=0)]
-            self._process(consumer, producer, messages)
+            self._process(consumer, producer, messages, generation)
 
     # -- rebalances ----------------------------------------------------------------------------
 
@@ -186,7 +240,8 @@ class StateOwner:
 
     # -- one batch, one transaction ------------------------------------------------------------
 
-    def _process(self, consumer: Consumer, producer: Producer, messages: list[Message]) -> None:
+    def _process(self, consumer: Consumer, producer: Producer, messages: list[Message],
+                 generation: int) -> None:
         work = Batch(self)
         for message in messages:
             if message.error() is not None:
@@ -199,10 +254,11 @@ class StateOwner:
         producer.begin_transaction()
         try:
             work.produce(producer)
-            producer.send_offsets_to_transaction(
-                [TopicPartition(self.topics.requests.name, p, o) for p, o in work.offsets.items()],
-                consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(60)
+            with self._blocking(generation):
+                producer.send_offsets_to_transaction(
+                    [TopicPartition(self.topics.requests.name, p, o) for p, o in work.offsets.items()],
+                    consumer.consumer_group_metadata(), 30)
+                producer.commit_transaction(60)
             producer.poll(0)  # delivery reports: the offsets the view batch records
         except KafkaException:
             try:
@@ -210,9 +266,12 @@ class StateOwner:
             except KafkaException:
                 pass
             raise  # the session starts again from the committed offsets
-        self._committed = True
-        self.view.write(work.view_batch)
-        self.recent.update(work.pending)  # only committed entries: an aborted batch leaves nothing
+        with self._view_lock:  # an abandoned session's late write must not land over a new one's
+            if generation != self._generation:
+                return
+            self._committed = True
+            self.view.write(work.view_batch)
+            self.recent.update(work.pending)  # only committed entries: an aborted batch leaves nothing
 
     def _forget_old_requests(self) -> None:
         cutoff = now_ms() - int(self.settings.state_dedup_window_s * 1000)
