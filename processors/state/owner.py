@@ -102,11 +102,12 @@ class StateOwner:
     @contextmanager
     def _blocking(self, generation: int) -> Iterator[None]:
         """Marks a transactional call the watchdog keeps an eye on."""
-        self._blocked_since = (generation, time.monotonic())
+        marker = self._blocked_since = (generation, time.monotonic())
         try:
             yield
         finally:
-            self._blocked_since = None
+            if self._blocked_since is marker:  # (a stuck call returning late must not clear a new one's)
+                self._blocked_since = None
 
     def _watch(self) -> None:
         """librdkafka's `send_offsets_to_transaction` can block forever, whatever its timeout, when
@@ -262,7 +263,8 @@ class StateOwner:
             producer.poll(0)  # delivery reports: the offsets the view batch records
         except KafkaException:
             try:
-                producer.abort_transaction(30)
+                with self._blocking(generation):
+                    producer.abort_transaction(30)
             except KafkaException:
                 pass
             raise  # the session starts again from the committed offsets
