@@ -100,8 +100,7 @@ class KafkaSchemaTopic:
             raise SchemaStoreError(f"cannot read schema topic {self.topic}: {metadata.error.str()}")
         wanted: dict[int, int] = {}
         for partition in metadata.partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition),
-                                                     timeout=self.timeout_s)
+            high = _high_watermark(consumer, TopicPartition(self.topic, partition), self.timeout_s)
             if high > self._positions.get(partition, 0):
                 wanted[partition] = high
         if not wanted:
@@ -164,3 +163,20 @@ class KafkaSchemaTopic:
         if self._producer is not None:
             self._producer.flush(self.timeout_s)
             self._producer = None
+
+
+def _high_watermark(consumer: Any, tp: Any, timeout_s: float) -> int:
+    """The partition's high watermark; a topic created a moment ago may not have its leader yet
+    (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE): those are retried until the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            retriable = code in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE) or \
+                (isinstance(error, KafkaError) and error.retriable())
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
