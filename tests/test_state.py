@@ -226,6 +226,7 @@ def test_increments_survive_a_restart_of_the_broker(tmp_path, worker_env, kafka_
     from iii_kafka.schemas import AvroCodec as Codec
 
     broker = RestartableBroker(tmp_path / "broker").start()
+    produce(broker.bootstrap_servers, "warm-up", [(b"k", b"v")])  # a new broker: its first leader elected
     env = {**worker_env, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}
     workers = [WorkerProcess(tmp_path / name / "worker.log",
                              env={**env, "IIIKAFKA_DATA_DIR": str(tmp_path / name)})
