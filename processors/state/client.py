@@ -43,7 +43,11 @@ class StateClient:
 
     async def call(self, function_id: str, payload: Any, action: TriggerAction | None, timeout_ms: int,
                    invocation_id: str | None, parent_invocation_id: str | None) -> Any:
-        self.caller._pick_host(function_id)  # function_not_found when no worker owns state
+        catalog = self.caller.catalog
+        if not catalog.hosts(function_id) and catalog.last_seen_ms(function_id) is None:
+            self.caller._pick_host(function_id)  # function_not_found: no worker here ever owned state
+        # Owners that were seen but are silent now (a restarting broker stops heartbeats, say) are
+        # waited for: the command is durable in its topic and answered when an owner is back.
         if action is not None and action.kind == "enqueue":
             raise InvocationError(ErrorCode.ENQUEUE_ERROR, f"{function_id} is not queued: call it "
                                   "directly (or with TriggerAction.Void())", function_id=function_id)
