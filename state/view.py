@@ -20,7 +20,6 @@ from the log brings them back.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -197,7 +196,3 @@ class StateView:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @staticmethod
-    def destroy(path: Path | str) -> None:
-        shutil.rmtree(path, ignore_errors=True)

@@ -69,7 +69,6 @@ class StateOwner:
         self.triggers = triggers
         self._on_fatal = on_fatal
         self._stop = threading.Event()
-        self.ready = threading.Event()  # the first assignment is caught up
         self._owned: set[int] = set()
         self.recent = RecentEntries(RECENT_KEYS)  # committed entries of recently used keys
         self._known_topics: dict[str, tuple[bool, float]] = {}
@@ -233,7 +232,6 @@ class StateOwner:
         self._catch_up.run(consumer, partitions, cutoff)
         self._owned |= {tp.partition for tp in partitions}
         log.info("state owner %s: owns partitions %s", self.worker_id, sorted(self._owned))
-        self.ready.set()
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._owned -= {tp.partition for tp in partitions}
