@@ -13,6 +13,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError
 from iii_kafka.topology.functions import FunctionId
+from iii_kafka.topology.triggers import TriggerConfigError, check_trigger_config
 
 from .errors import ErrorCode, InvocationError
 
@@ -84,9 +85,6 @@ class RegisteredFunction:
     def schema_json(self, which: str) -> str | None:
         schema = self.request_format if which == "request" else self.response_format
         return None if schema is None else json.dumps(schema, sort_keys=True)
-
-
-TRIGGER_CONFIG_KEYS = {"state": {"scope", "key", "condition_function_id"}}
 
 
 @dataclass(frozen=True)
@@ -189,19 +187,13 @@ class FunctionRegistry:
             trigger_type, function_id, config = spec.get("type"), spec.get("function_id"), spec.get("config")
         config = dict(config or {})
         condition_function_id = condition_function_id or config.pop("condition_function_id", None)
-        if trigger_type not in TRIGGER_CONFIG_KEYS:
-            raise ValueError(f"trigger type {trigger_type!r} is not supported yet (supported: "
-                             f"{', '.join(sorted(TRIGGER_CONFIG_KEYS))})")
         FunctionId(function_id)
         if condition_function_id is not None:
             FunctionId(condition_function_id)
-        unknown = set(config) - TRIGGER_CONFIG_KEYS[trigger_type]
-        if unknown:
-            raise ValueError(f"{trigger_type} trigger config: unknown field(s) {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(sorted(TRIGGER_CONFIG_KEYS[trigger_type]))})")
-        for field in ("scope", "key"):
-            if field in config and (not isinstance(config[field], str) or not config[field]):
-                raise ValueError(f"{trigger_type} trigger config: {field} must be a non-empty string")
+        try:
+            config = check_trigger_config(trigger_type, config)
+        except TriggerConfigError as exc:
+            raise ValueError(f"trigger for {function_id}: {exc}") from None
         trigger = RegisteredTrigger(trigger_type, function_id, config, condition_function_id)
         self._triggers[trigger.trigger_id] = trigger
         return trigger

@@ -12,68 +12,40 @@ again. The payload is iii's: `{type: "state", event_type: "state:created" | "sta
 
 from __future__ import annotations
 
-import hashlib
-import time
-from typing import Any
-
 from iii_kafka.schemas import AvroCodec, Event
 
+from ..functions.bindings import Bindings, derived_invocation_id
 from ..functions.catalog import CatalogView
-from ..functions.clock import now_ms
 
 __all__ = ["StateTriggers", "state_trigger_invocation_id"]
 
-REFRESH_S = 1.0
-
 
 def state_trigger_invocation_id(trigger_id: str, scope: str, key: str, version: int) -> str:
-    digest = hashlib.blake2b(repr((trigger_id, scope, key, version)).encode(), digest_size=12).hexdigest()
-    return f"state-trigger-{digest}"
+    return derived_invocation_id("state-trigger", trigger_id, scope, key, version)
 
 
 class StateTriggers:
-    """The state bindings of a catalog view, refreshed once a second; thread-safe to read."""
+    """The invocations each committed change fires; thread-safe."""
 
     def __init__(self, catalog: CatalogView | None, codec: AvroCodec) -> None:
-        self._catalog = catalog
+        self._bindings = Bindings(catalog, "state")
         self._codec = codec
-        self._bindings: list[dict[str, Any]] = []
-        self._refreshed = 0.0
-
-    def _current(self) -> list[dict[str, Any]]:
-        if self._catalog is None:
-            return []
-        if time.monotonic() - self._refreshed > REFRESH_S:
-            bindings = {}
-            for trigger in self._catalog.triggers():
-                if trigger["trigger_type"] != "state":
-                    continue
-                hosts = sorted(h["invocation_topic"] for h in self._catalog.hosts(trigger["function_id"]))
-                if hosts:  # one invocation per binding, whichever workers registered it
-                    bindings[trigger["id"]] = {**trigger, "invocation_topic": hosts[0]}
-            self._bindings = list(bindings.values())
-            self._refreshed = time.monotonic()
-        return self._bindings
 
     def invocations(self, change: Event) -> list[tuple[str, bytes, bytes]]:
         """(topic, key, value) of the invocations one committed change fires."""
         found = []
-        for binding in self._current():
-            config = binding["config"] or {}
+        for binding in self._bindings.of_type("state"):
+            config = binding.config
             if config.get("scope") not in (None, change["scope"]):
                 continue
             if config.get("key") not in (None, change["key"]):
                 continue
-            invocation_id = state_trigger_invocation_id(binding["id"], change["scope"], change["key"],
+            invocation_id = state_trigger_invocation_id(binding.id, change["scope"], change["key"],
                                                         change["version"])
-            request = Event("iii.kafka.InvocationRequested", invocation_id=invocation_id,
-                            function_id=binding["function_id"], action="void", queue=None, caller=None,
-                            parent_invocation_id=change["request_id"], attempt=1, deadline_ms=None,
-                            requested_at_ms=now_ms(),
-                            condition_function_id=binding.get("condition_function_id")
-                            or config.get("condition_function_id"),
-                            payload={"type": "state", "event_type": f"state:{change['event_type']}",
-                                     "scope": change["scope"], "key": change["key"],
-                                     "old_value": change["old_value"], "new_value": change["new_value"]})
-            found.append((binding["invocation_topic"], invocation_id.encode(), self._codec.encode(request)))
+            request = binding.request(
+                invocation_id, {"type": "state", "event_type": f"state:{change['event_type']}",
+                                "scope": change["scope"], "key": change["key"],
+                                "old_value": change["old_value"], "new_value": change["new_value"]},
+                parent_invocation_id=change["request_id"])
+            found.append((binding.invocation_topic, invocation_id.encode(), self._codec.encode(request)))
         return found
