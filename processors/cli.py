@@ -10,6 +10,7 @@
     iii-kafka functions         list the functions live workers host (`triggers`: their triggers)
     iii-kafka state ACTION      get, set, delete, update, list KV state; groups; digest
     iii-kafka replay DIR        rebuild the KV view from the state-changed log (to a point in time)
+    iii-kafka http              serve http triggers: route HTTP requests to functions (port 3111)
 
 Errors are one line; `--verbose` shows the detail.
 """
@@ -90,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="create the topology's topics if they are missing")
     topics.set_defaults(run=_run_topics)
 
+    http = commands.add_parser("http", help="serve http triggers: route HTTP requests to functions")
+    http.add_argument("--host", help="listen address (default IIIKAFKA_HTTP_HOST, else 0.0.0.0)")
+    http.add_argument("--port", type=int, help="port (default IIIKAFKA_HTTP_PORT, else 3111)")
+    http.set_defaults(run=_run_http)
+
     add_schema_commands(commands, _require_cluster)
     add_function_commands(commands, _require_cluster)
     add_state_commands(commands, _require_cluster)
@@ -163,6 +169,24 @@ def _run_worker(args: argparse.Namespace) -> int:
     cli.main(args=["--app", APP_MODULE, "--loop", "uvloop", "worker", *faust_args],
              prog_name="iii-kafka worker", standalone_mode=True)
     return 0
+
+
+def _run_http(args: argparse.Namespace) -> int:
+    from .http.config import HttpSettings
+    from .http.server import GatewayError, run_gateway
+
+    settings = Settings.from_env()
+    http = HttpSettings.from_env(max_message_bytes=settings.max_message_bytes)
+    http = HttpSettings(host=args.host or http.host, port=http.port if args.port is None else args.port,
+                        timeout_ms=http.timeout_ms, max_body_bytes=http.max_body_bytes)
+    _require_cluster(settings)
+    try:
+        return run_gateway(settings, http)
+    except GatewayError as exc:
+        if args.verbose:
+            raise
+        print(f"iii-kafka: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run_demo_send(args: argparse.Namespace) -> int:
