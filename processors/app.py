@@ -9,6 +9,7 @@ from __future__ import annotations
 import faust
 from iii_kafka.topology.topics import dead_letter_topic
 
+from .cron import runtime as cron_runtime
 from .dead_letters import DeadLetters
 from .demo import counter
 from .functions import runtime as functions_runtime
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> faust.App:
     counter.install(app, settings, processing)
     functions = functions_runtime.install(app, settings, processing, codec)
     state_runtime.install(app, settings, codec, functions)
+    cron_runtime.install(app, settings, codec, functions)
     return app
 
 
