@@ -22,6 +22,7 @@ unit: setup
 
 setup: $(STAMP)
 	@docker/kafka/fetch-jars
+	@test -x $(VENV)/bin/hey || GOBIN=$(CURDIR)/$(VENV)/bin go install github.com/rakyll/hey@v0.1.5  # load tool of tests
 
 # setup.py compiles schemas/value.py and varint.py (Cython): a change to them needs a reinstall
 $(STAMP): pyproject.toml setup.py schemas/value.py schemas/varint.py

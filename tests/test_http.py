@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,8 +24,9 @@ from kafka_helpers import free_port, read_topic, wait_for
 pytestmark = pytest.mark.kafka
 
 READER = AvroCodec()
-HEY = shutil.which("hey") or next((str(p) for p in (Path(".venv/bin/hey"), Path.home() / "go/bin/hey")
-                                   if p.exists()), None)
+# make setup builds hey into .venv/bin
+HEY = next((str(p) for p in (Path(sys.executable).parent / "hey", Path.home() / "go/bin/hey") if p.exists()),
+           shutil.which("hey"))
 
 
 def call(base: str, method: str, path: str, body: bytes | None = None,
