@@ -154,7 +154,7 @@ def test_the_gateway_reports_a_taken_port_in_one_line(worker_env, tmp_path):
         first.stop()
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"iii-kafka: error: cannot listen on 127.0.0.1:{port}"), done.stderr
+    assert last == f"iii-kafka: error: cannot listen on 127.0.0.1:{port}: Address already in use", done.stderr
     assert "Traceback" not in done.stderr
 
 

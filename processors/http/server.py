@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -170,6 +172,7 @@ async def serve(settings: Settings, http: HttpSettings, *, stop: asyncio.Event |
                 ready: Callable[[str], None] | None = None) -> None:
     """Serves until `stop` is set (or SIGINT/SIGTERM when no event is given)."""
     stop = stop or _stop_on_signals()
+    _check_address(http)  # before the caller creates its reply topic
     caller = await _started_caller(settings)
     try:
         gateway = Gateway(caller, http)
@@ -180,7 +183,8 @@ async def serve(settings: Settings, http: HttpSettings, *, stop: asyncio.Event |
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise GatewayError(f"cannot listen on {http.host}:{http.port}: {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise GatewayError(f"cannot listen on {http.host}:{http.port}: {reason}") from None
         try:
             host, port = runner.addresses[0][:2]
             routes = len(gateway.routes())
@@ -206,6 +210,16 @@ async def _started_caller(settings: Settings, attempts: int = 3) -> Caller:
             log.info("the gateway's caller did not start (%s); trying again", exc)
             await asyncio.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
+
+
+def _check_address(http: HttpSettings) -> None:
+    """Refuses at once an address the server could not listen on (a taken port, say)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in http.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((http.host, http.port))
+    except OSError as exc:
+        raise GatewayError(f"cannot listen on {http.host}:{http.port}: {exc.strerror or exc}") from None
 
 
 def _stop_on_signals() -> asyncio.Event:
