@@ -27,6 +27,7 @@ from .catalog import CatalogView
 from .clock import now_ms
 from .errors import ErrorCode, InvocationError
 from .kafka_io import AsyncProducer, TopicReader
+from .publishing import PUBLISHING_FUNCTIONS, Publishing
 from .queues import message_group
 from .registry import DEFAULT_TIMEOUT_MS, check_against_schema
 from .tracing import headers_with_context, tracer
@@ -59,6 +60,7 @@ class Caller:
 
         self._state_client = StateClient(self)  # state calls go straight to the key's owner
         self.state = StateAccess(self.trigger)  # `await caller.state.set(scope, key, value)`
+        self._publishing = Publishing(self)  # publish and iii::durable::publish
 
     @classmethod
     def from_env(cls) -> "Caller":
@@ -121,6 +123,9 @@ class Caller:
         if not self.ready.is_set():
             raise RuntimeError("Caller.trigger before Caller.start(): start it (or use `async with`)")
         action = TriggerAction.parse(action)
+        if function_id in PUBLISHING_FUNCTIONS:  # (iii's `publish` is not service::name)
+            return await self._publishing.call(function_id, payload, action, invocation_id,
+                                               parent_invocation_id)
         try:
             FunctionId(function_id)
         except FunctionIdError as exc:

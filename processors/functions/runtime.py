@@ -19,6 +19,7 @@ import uuid
 import faust
 from iii_kafka.schemas import AvroCodec
 from iii_kafka.topology.functions import catalog_topic
+from iii_kafka.topology.topics import dead_letter_topic
 
 from ..admin import delete_topic
 from ..processing import EventProcessing
@@ -26,6 +27,7 @@ from ..settings import Settings
 from . import builtins
 from .caller import Caller
 from .catalog import CatalogPublisher, CatalogView
+from .durable import DurableSubscriptions
 from .executor import Executor
 from .kafka_io import AsyncProducer
 from .registry import FunctionRegistry, functions
@@ -72,6 +74,8 @@ class FunctionsRuntime:
         self.executor = Executor(app, settings, processing, registry, self.caller, self.worker_id,
                                  self.registered)
         self.publisher: CatalogPublisher | None = None
+        self.durable = DurableSubscriptions(settings, codec, registry, self.executor.topic_name,
+                                            dead_letter_topic(settings.app_id, settings.partitions).name)
         app.task(self._start)
         app.timer(settings.heartbeat_s, name="iii.heartbeat")(self._heartbeat)
         app.on_before_shutdown.connect(self._stop)
@@ -89,6 +93,7 @@ class FunctionsRuntime:
             queues=self.executor.queues.describe(), view=self.catalog)
         await self.publisher.register()
         self.registered.set()
+        await asyncio.to_thread(self.durable.start)
         log.info("worker %s hosts %d function(s): %s", self.worker_id, len(self.registry),
                  ", ".join(f.function_id for f in self.registry) or "none")
 
@@ -112,6 +117,7 @@ class FunctionsRuntime:
                     await asyncio.to_thread(delete_topic, self.settings.bootstrap_servers, reply)
 
     async def _stop(self, sender: object = None, **kwargs: object) -> None:
+        await asyncio.to_thread(self.durable.stop)
         await self.executor.stop()
         if self.publisher is not None:
             await self.publisher.unregister()
