@@ -15,6 +15,7 @@ from .demo import counter
 from .functions import runtime as functions_runtime
 from .latency import commit_transactions_concurrently, shorten_transaction_backoffs
 from .processing import EventProcessing
+from .recovery import ask_brokers_for_highwaters
 from .serialization import AVRO, install_codecs
 from .settings import Settings
 from .state import runtime as state_runtime
@@ -27,6 +28,7 @@ def create_app(settings: Settings) -> faust.App:
     codec = install_codecs(settings)
     shorten_transaction_backoffs(settings.retry_backoff_ms)
     commit_transactions_concurrently()
+    ask_brokers_for_highwaters()
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
