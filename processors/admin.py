@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from iii_kafka.topology.functions import catalog_topic, invocation_topic
+from iii_kafka.topology.messaging import streams_topic
 from iii_kafka.topology.state import state_topics
 from iii_kafka.topology.topics import TopicSpec, dead_letter_topic, demo_topics, schema_topic
 
@@ -75,4 +76,5 @@ def app_topics(settings: Settings) -> list[TopicSpec]:
             invocation_topic(settings.app_id, partitions, replication),
             catalog_topic(settings.namespace, replication),
             *state_topics(settings.namespace, settings.state_partitions, replication).all(),
+            streams_topic(settings.namespace, settings.state_partitions, replication),
             schema_topic(settings.schema_topic, replication)]

@@ -14,6 +14,7 @@ __all__ = ["MAX_NAME_BYTES", "SEPARATOR", "StateKeyError", "check_name", "scope_
            "state_key", "state_partition"]
 
 SEPARATOR = b"\x00"
+STREAM_PREFIX = b"stream::"  # state/streams.py
 MAX_NAME_BYTES = 4096
 
 
@@ -53,5 +54,10 @@ def split_state_key(data: bytes) -> tuple[str, str]:
 def state_partition(skey: bytes, partitions: int) -> int:
     """The partition that owns a key: CRC-32 of its bytes, modulo the partition count. It is what
     librdkafka's default partitioner picks for the same message key, so any producer keyed this
-    way agrees; an owner refuses a keyed command that arrives on another partition."""
+    way agrees; an owner refuses a keyed command that arrives on another partition.
+
+    The items of a stream's group are owned together: for a stream scope (`stream::...`) only the
+    scope picks the partition, so a group's changes and events are in one order."""
+    if skey.startswith(STREAM_PREFIX):
+        return zlib.crc32(skey[:skey.index(SEPARATOR) + 1]) % partitions
     return zlib.crc32(skey) % partitions

@@ -61,6 +61,10 @@ class Caller:
         self._state_client = StateClient(self)  # state calls go straight to the key's owner
         self.state = StateAccess(self.trigger)  # `await caller.state.set(scope, key, value)`
         self._publishing = Publishing(self)  # publish and iii::durable::publish
+        from ..state.streams import STREAM_FUNCTIONS, StreamClient
+
+        self._stream_functions = STREAM_FUNCTIONS
+        self.streams = StreamClient(self)  # stream::* and `caller.streams.subscribe(name, group)`
 
     @classmethod
     def from_env(cls) -> "Caller":
@@ -130,6 +134,9 @@ class Caller:
             FunctionId(function_id)
         except FunctionIdError as exc:
             raise InvocationError(ErrorCode.INVALID_FUNCTION_ID, str(exc), function_id=str(function_id))
+        if function_id in self._stream_functions:
+            return await self.streams.call(function_id, payload, action, timeout_ms, invocation_id,
+                                           parent_invocation_id)
         if function_id in STATE_FUNCTIONS:
             return await self._state_client.call(function_id, payload, action, timeout_ms, invocation_id,
                                          parent_invocation_id)

@@ -22,6 +22,7 @@ from iii_kafka.state.view import ViewBatch
 from ..dead_letters import dead_letter
 from ..functions.clock import now_ms
 from .reads import answer_scope_wide
+from .triggers import Record
 
 if TYPE_CHECKING:
     from .owner import StateOwner
@@ -70,7 +71,7 @@ class Batch:
         self.requests: dict[tuple[int, str], bytes] = {}  # this batch's request ids
         self.changes: dict[int, list[tuple[bytes, bytes, int]]] = {}
         self.replies: dict[str, list[dict[str, Any]]] = {}
-        self.extra: list[tuple[str, bytes, bytes]] = []  # (topic, key, value): triggers, dead letters
+        self.extra: list[Record] = []  # (topic, key, value, partition): triggers, stream events, dead letters
         self.offsets: dict[int, int] = {}
         self.view_batch = ViewBatch()
         self._last_ts = owner._catch_up.last_timestamp
@@ -171,7 +172,7 @@ class Batch:
 
     def _record(self, partition: int, skey: bytes, command: Event, changed: Changed) -> None:
         event, data = changed.event, changed.data
-        invocations = self.owner.triggers.invocations(event)  # first: whatever fails, fails before
+        invocations = self.owner.triggers.invocations(event, partition)  # first: whatever fails, fails before
         self.pending[(partition, skey)] = changed.entry
         self.changes.setdefault(partition, []).append((skey, data, event["timestamp_ms"]))
         self.view_batch.put(partition, skey, data)
@@ -217,7 +218,7 @@ class Batch:
             value = value[:limit]
         letter = dead_letter(message.topic(), message.partition(), message.offset(), message.key(),
                              value, message.headers(), reason, code, destination)
-        self.extra.append((destination, message.key() or b"", self.owner.codec.encode(letter)))
+        self.extra.append((destination, message.key() or b"", self.owner.codec.encode(letter), None))
 
     def produce(self, producer: Producer) -> None:
         changes_topic = self.owner.topics.changes.name
@@ -233,8 +234,11 @@ class Batch:
                 _produce_batch(producer, caller, records, 0)
             else:
                 log.info("state owner: caller topic %s is gone; %d answer(s) dropped", caller, len(records))
-        for topic, key, value in self.extra:
-            producer.produce(topic, key=key, value=value)
+        for topic, key, value, partition in self.extra:
+            if partition is None:
+                producer.produce(topic, key=key, value=value)
+            else:
+                producer.produce(topic, key=key, value=value, partition=partition)
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         """(Served by the poll after the commit.) How far into `changes` the view now is."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import faust
 from iii_kafka.schemas import AvroCodec
 from iii_kafka.state.view import StateView
+from iii_kafka.topology.messaging import streams_topic
 from iii_kafka.topology.state import STATE_FUNCTIONS, StateTopics, state_topics
 
 from ..functions.errors import ErrorCode, InvocationError
@@ -114,7 +115,8 @@ def _install_owner(app: faust.App, settings: Settings, codec: AvroCodec, functio
             loop.call_soon_threadsafe(lambda: asyncio.ensure_future(app.crash(exc)))
 
         view = StateView(state_dir / "view")
-        triggers = StateTriggers(functions.catalog, codec)
+        triggers = StateTriggers(functions.catalog, codec, streams_topic(
+            settings.namespace, settings.state_partitions, settings.replication_factor).name)
         holder["owner"] = StateOwner(settings, codec, topics, view, owner_id_for(state_dir), triggers,
                                      functions.worker_id, fatal).start()
 
