@@ -117,8 +117,12 @@ def test_requests_reach_handlers_and_results_become_responses(http_app, kafka_bo
     assert call_json(base, "POST", "/admin", {}, headers={"X-Admin": "no"})[::2] == (422, {
         "error": {"code": "CONDITION_NOT_MET", "message": "Request condition not met"}, "skipped": True})
     assert call_json(base, "POST", "/admin", {}, headers={"X-Admin": "yes"})[::2] == (200, {"done": True})
+    # a condition that fails: 500 with its code, and the handler does not run either
+    status, _, body = call_json(base, "POST", "/guarded", {})
+    assert status == 500 and body["error"]["code"] == "invocation_failed"
+    assert body["error"]["message"].startswith("condition admin::broken: ValueError: the condition fails")
     admin = [e for e in effects_of(kafka_bootstrap_servers, effects_topic, 1) if e.get("admin")]
-    assert len(admin) == 1  # the refused request ran nothing
+    assert len(admin) == 1  # the refused requests ran nothing
 
 
 def test_slow_and_failing_routes_stall_nothing(http_app):

@@ -51,6 +51,11 @@ async def allowed(request):
     return request["headers"].get("x-admin") == "yes"
 
 
+@functions.function("admin::broken")
+async def broken(request):
+    raise ValueError("the condition fails on purpose")
+
+
 @functions.function("admin::act")
 async def act(request, ctx):
     ctx.send(EFFECTS, f"admin-{ctx.invocation_id}", {"admin": True, "invocation_id": ctx.invocation_id})
@@ -72,4 +77,6 @@ functions.register_trigger("http", "jobs::fail", {"api_path": "/fail", "http_met
 functions.register_trigger("http", "jobs::slow", {"api_path": "/slow"})
 functions.register_trigger("http", "admin::act", {"api_path": "/admin", "http_method": "POST",
                                                   "condition_function_id": "admin::allowed"})
+functions.register_trigger("http", "admin::act", {"api_path": "/guarded", "http_method": "POST",
+                                                  "condition_function_id": "admin::broken"})
 functions.register_trigger("http", "events::record", {"api_path": "/events", "http_method": "POST"})
