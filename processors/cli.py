@@ -34,6 +34,7 @@ from .schema_commands import add_schema_commands
 from .schema_store import publish_schemas
 from .settings import Settings, SettingsError
 from .state_commands import EXPECTED_STATE_ERRORS, add_state_commands
+from .stream_commands import add_stream_commands
 from .workers import WorkerError
 
 __all__ = ["main"]
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     add_schema_commands(commands, _require_cluster)
     add_function_commands(commands, _require_cluster)
     add_state_commands(commands, _require_cluster)
+    add_stream_commands(commands, _require_cluster)
     return parser
 
 
