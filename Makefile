@@ -14,15 +14,18 @@ export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 run: setup
 	$(VENV)/bin/iii-kafka dev
 
-test: setup images
+test: setup images $(VENV)/bin/hey
 	$(PY) -m pytest -v
+
+# the http load test's load tool, built with Go from the Go module proxy
+$(VENV)/bin/hey: | $(STAMP)
+	GOBIN=$(CURDIR)/$(VENV)/bin go install github.com/rakyll/hey@v0.1.5
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
 
 setup: $(STAMP)
 	@docker/kafka/fetch-jars
-	@test -x $(VENV)/bin/hey || GOBIN=$(CURDIR)/$(VENV)/bin go install github.com/rakyll/hey@v0.1.5  # load tool of tests
 
 # setup.py compiles schemas/value.py and varint.py (Cython): a change to them needs a reinstall
 $(STAMP): pyproject.toml setup.py schemas/value.py schemas/varint.py
