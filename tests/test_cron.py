@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -81,6 +82,8 @@ def test_a_cron_trigger_fires_exactly_once_per_tick_with_three_workers_and_a_kil
     finally:
         effects.close()
         progress.close()
+        with ThreadPoolExecutor(len(workers)) as pool:  # all at once (the fixture stops them in turn)
+            list(pool.map(lambda worker: worker.stop(), workers))
 
     # the cron leaders' progress log: every tick fired once, by one leader at a time, in order, no gaps
     ticks = [t // 1000 for record in progress.records for t in record["fired_ticks_ms"]]
