@@ -16,11 +16,23 @@ Faust hands changelog writes to aiokafka later, from a buffer, and aiokafka's co
 what it was handed (`send_in_transaction` hands its record over before it returns).
 (Faust's own `ProducerBuffer.flush()` returns after 0.1 s of quiet whether or not the buffer is
 empty, so it cannot be the barrier.)
+
+3. At a rebalance Faust keeps the transactional producer of a partition that this worker lost to
+   another one when the partition stays here as a standby (`TransactionManager._tps_to_active_tpgs`
+   leaves standbys out of the producers it stops). The new owner's InitProducerId fences that
+   producer; when the partition comes back (the other worker left), Faust's `begin_transaction`
+   finds the fenced producer still there ("Invalid state transition IN_TRANSACTION ->
+   IN_TRANSACTION", logged and ignored) and keeps using it: the first write to the partition gets
+   INVALID_PRODUCER_EPOCH, aiokafka's sender dies with ProducerFenced and the producer is in
+   FATAL_ERROR, and the worker crashes. `transactions_follow_active_partitions` (installed by
+   `EventBoundaryCommits`) keeps across a rebalance only the producers of partitions that were
+   active here before it and still are, and starts a new producer for every other active one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,10 +40,13 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.transport.consumer import TopicPartitionGroup
+from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.types import TP
 
-__all__ = ["EventBoundaryCommits", "transactional_id_for", "writing_for_partition"]
+__all__ = ["EventBoundaryCommits", "transactional_id_for", "transactions_follow_active_partitions",
+           "writing_for_partition"]
+
+log = logging.getLogger(__name__)
 
 class _PartitionEvent:
     """Stands in for Faust's current event where only its partition matters (table writes)."""
@@ -69,8 +84,49 @@ def writing_for_partition(tp: TP) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def transactions_follow_active_partitions() -> None:
+    """Replaces Faust's `TransactionManager.on_rebalance` (see 3. above): a producer is kept only
+    for a partition active here before and after the rebalance (its transaction was never anyone
+    else's); every other producer is stopped, and each newly active partition gets a new one, whose
+    InitProducerId fences the previous owner and aborts what it left open."""
+    if getattr(TransactionManager.on_rebalance, "follows_active_partitions", False):
+        return
+
+    async def on_rebalance(self: Any, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
+        producer = self.producer
+        active = self._tps_to_transactional_ids(set(assigned))  # standbys are left out
+        producers = producer._transaction_producers
+        held = {transactional_id for transactional_id in self.__dict__.get("_iii_active_ids", set()) & active
+                if transactional_id in producers and _usable(producers[transactional_id])}
+        self._iii_active_ids = active
+        stale = sorted(set(producers) - held)
+        if stale:
+            log.info("stopping %d transactional producer(s) not held through the rebalance: %s",
+                     len(stale), ", ".join(stale))
+            for transactional_id in stale:
+                await producer.stop_transaction(transactional_id)
+        fresh = sorted(active - held)
+        if fresh:
+            log.info("starting %d transactional producer(s) (%d kept): %s", len(fresh), len(held),
+                     ", ".join(fresh))
+            for transactional_id in fresh:
+                await producer.begin_transaction(transactional_id)
+
+    on_rebalance.follows_active_partitions = True  # type: ignore[attr-defined]
+    TransactionManager.on_rebalance = on_rebalance  # type: ignore[method-assign]
+
+
+def _usable(transactional: Any) -> bool:
+    """A producer whose sender still runs and whose transaction can go on."""
+    txn_manager = getattr(transactional, "_txn_manager", None)
+    sender = getattr(getattr(transactional, "_sender", None), "sender_task", None)
+    return (txn_manager is not None and not txn_manager.is_fatal_error()
+            and sender is not None and not sender.done())
+
+
 class EventBoundaryCommits:
     def __init__(self, app: faust.App) -> None:
+        transactions_follow_active_partitions()
         self._app = app
         self._lock: asyncio.Lock | None = None
         self._undelivered: list[asyncio.Future] = []

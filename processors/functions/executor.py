@@ -12,6 +12,13 @@ When a handler finishes, its result (or error) goes to each waiting caller's rep
 `invocations-running`, all in the transaction of the request's partition, committed at once
 (docs/functions.md). A worker that dies mid-handler leaves the invocation in `invocations-running`;
 whoever owns the partition next runs it again. A completed invocation is never run again.
+
+A rebalance (another worker of the app joins or leaves) revokes every partition first and only then
+says which stay. From the revocation to the new assignment no finish, resume or prune writes
+anything: what finished before is committed at the revocation, while this worker still owns the
+partitions' transactions (the next owner's producer fences them), and handlers keep running;
+those of partitions that moved are cancelled once the assignment is known, and run again on
+their new owner (docs/faust-notes.md, "Rebalancing").
 """
 
 from __future__ import annotations
@@ -93,6 +100,8 @@ class Executor:
         self._finishing = asyncio.Lock()  # a finish's writes and a commit of them exclude each other
         self._unrecorded: dict[str, tuple[TP, dict[str, Any]]] = {}  # accepted, not yet in the table
         self._resumed: set[int] = set()  # partitions whose recorded invocations were started here
+        self._settled = asyncio.Event()  # clear from a revocation until the next assignment
+        self._settled.set()
         processing.boundary.before_commit(self._record_in_flight)
 
         app.agent(self.topic, name="iii.execute")(self._consume)
@@ -100,6 +109,7 @@ class Executor:
         app.timer(min(60.0, settings.results_retention_s / 2), name="iii.prune")(self.prune_results)
         app.task(self._committer)
         app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
 
     async def _consume(self, stream: faust.StreamT) -> None:
         await self.processing.run(stream, self.accept)
@@ -199,8 +209,8 @@ class Executor:
     async def resume_running(self) -> None:
         """Starts the handlers of recorded invocations this process owns but is not running: after a
         restart, or after a rebalance gave it partitions of a worker that died."""
-        if getattr(self.app, "in_recovery", False):
-            return  # the tables are not all there yet
+        if getattr(self.app, "in_recovery", False) or not self._settled.is_set():
+            return  # the tables are not all there yet, or the partitions are being reassigned
         assigned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic_name}
         if assigned:
             self._resume(assigned)
@@ -218,12 +228,16 @@ class Executor:
         """Forgets outcomes older than `IIIKAFKA_RESULTS_RETENTION` (a day): the window in which a
         repeated invocation id is answered from its stored result. Deletes in small batches, each
         a finish-like write (its tombstones commit in their partition's transaction)."""
+        if not self._settled.is_set():
+            return 0  # the next round prunes them
         cutoff = now_ms() - int(self.settings.results_retention_s * 1000)
         expired = [(invocation_id, stored["partition"]) for invocation_id, stored in self.results.items()
                    if stored.get("finished_at_ms", cutoff) < cutoff and "partition" in stored]
         batch = PRUNE_BATCH  # (Faust's timer passes the app to a method with parameters)
         for start in range(0, len(expired), batch):
             async with self._finishing, self.processing.boundary.processing():
+                if not self._settled.is_set():
+                    break
                 assignment = self.app.consumer.assignment()
                 for invocation_id, partition in expired[start:start + batch]:
                     tp = TP(self.topic_name, partition)
@@ -245,22 +259,9 @@ class Executor:
             while record is not None:
                 await self.queues.wait_backoff(record)
                 outcome = await self._invoke(invocation_id, record)
-                async with self._finishing, self.processing.boundary.processing():
-                    if tp not in self.app.consumer.assignment() or self._record_of(invocation_id) is None:
-                        return  # the partition moved on; its new owner runs this again
-                    retry = None
-                    try:
-                        if "error" in outcome:
-                            retry = await self.queues.retry_later(tp, invocation_id, record, outcome["error"])
-                            if retry is not None:
-                                self._unrecorded.pop(invocation_id, None)  # recorded with its next attempt
-                        if retry is None:
-                            await self._finish(tp, invocation_id, record, outcome)
-                    except Exception as exc:  # part of a finish is in the transaction: it must not commit
-                        log.exception("finishing invocation %s failed; the worker stops", invocation_id)
-                        await self.app.crash(exc)
-                        return
-                    self._want_commit(tp)
+                done, retry = await self._settle(tp, invocation_id, record, outcome)
+                if not done:
+                    return
                 if "error" in outcome:
                     log.info("invocation %s of %s (attempt %s) failed: %s", invocation_id,
                              record["request"]["function_id"], record["request"]["attempt"],
@@ -269,6 +270,32 @@ class Executor:
         finally:
             if turn is not None:
                 turn.finish()
+
+    async def _settle(self, tp: TP, invocation_id: str, record: dict[str, Any],
+                      outcome: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """Finishes the invocation, or records its next attempt: `(True, next attempt or None)`;
+        `(False, None)` when its partition moved on (its new owner runs it again) or it failed."""
+        while True:
+            await self._settled.wait()  # not into a transaction another worker may own next
+            async with self._finishing, self.processing.boundary.processing():
+                if not self._settled.is_set():
+                    continue  # a revocation committed and froze writes while this waited
+                if tp not in self.app.consumer.assignment() or self._record_of(invocation_id) is None:
+                    return False, None
+                retry = None
+                try:
+                    if "error" in outcome:
+                        retry = await self.queues.retry_later(tp, invocation_id, record, outcome["error"])
+                        if retry is not None:
+                            self._unrecorded.pop(invocation_id, None)  # recorded with its next attempt
+                    if retry is None:
+                        await self._finish(tp, invocation_id, record, outcome)
+                except Exception as exc:  # part of a finish is in the transaction: it must not commit
+                    log.exception("finishing invocation %s failed; the worker stops", invocation_id)
+                    await self.app.crash(exc)
+                    return False, None
+                self._want_commit(tp)
+                return True, retry
 
     async def _invoke(self, invocation_id: str, record: dict[str, Any]) -> dict[str, Any]:
         """Runs the handler once; returns `{"result", "outputs"}` or `{"error"}`."""
@@ -441,11 +468,15 @@ class Executor:
     async def _commit_forever(self) -> None:
         while True:
             await self._commit_wanted.wait()
+            await self._settled.wait()
             self._commit_wanted.clear()
             # Not under the commit barrier: requests keep being accepted while a transaction
             # commits (their writes wait for it, and go into the next one). Only a finish, whose
             # writes must all land in one transaction, is kept out.
             async with self._finishing:
+                if not self._settled.is_set():  # the revocation committed them
+                    self._commit_wanted.set()
+                    continue
                 dirty, self._dirty = self._dirty, set()
                 assignment = self.app.consumer.assignment()
                 await asyncio.gather(*(self.processing.boundary.commit_writes(tp)
@@ -459,14 +490,38 @@ class Executor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_revoked(self, sender: Any, revoked: Any = None, **kwargs: Any) -> None:
-        partitions = {tp.partition for tp in (revoked or ()) if tp.topic == self.topic_name}
-        self._resumed -= partitions
+        """Every partition is revoked before a new assignment (Faust's eager rebalancing), and the
+        next owner of one that moves fences this worker's producer for it as it starts. So the
+        finished invocations' writes are committed now, while this worker still owns their
+        transactions, and nothing is written again until the assignment (`_settled`); a finish in
+        progress completes first, and goes into that commit."""
+        async with self._finishing:
+            dirty, self._dirty = self._dirty, set()
+            assignment = self.app.consumer.assignment()  # still the one being revoked
+            try:
+                await asyncio.gather(*(self.processing.boundary.commit_writes(tp)
+                                       for tp in dirty if tp in assignment))
+            except Exception:
+                log.exception("committing finished invocations at a revocation failed; the worker stops")
+                raise  # Faust crashes the app
+            self._settled.clear()
+        log.info("partitions revoked: finished invocations committed, %d handler(s) still running",
+                 len(self._tasks))
+
+    async def _on_assigned(self, sender: Any, assigned: Any = None, **kwargs: Any) -> None:
+        """Handlers of partitions that moved are cancelled (their new owner runs them again); those
+        of partitions that stayed finish here, into the transactions kept for them."""
+        kept = {tp.partition for tp in (assigned or ()) if tp.topic == self.topic_name}
+        self._resumed &= kept
         for invocation_id, (tp, _) in list(self._unrecorded.items()):
-            if tp.partition in partitions:  # their offsets are not committed: the new owner reads them
+            if tp.partition not in kept:  # their offsets are not committed: the new owner reads them
                 del self._unrecorded[invocation_id]
-        for task, partition in list(self._tasks.values()):
-            if partition in partitions:
-                task.cancel()
+        moved = [task for task, partition in list(self._tasks.values()) if partition not in kept]
+        for task in moved:
+            task.cancel()
+        if moved:
+            log.info("cancelled %d handler(s) of partitions now owned elsewhere", len(moved))
+        self._settled.set()
 
 
 async def _call(function: RegisteredFunction, payload: Any, context: InvocationContext) -> Any:
