@@ -27,7 +27,7 @@ from iii_kafka.topology.cron_topic import cron_group
 from ..functions.bindings import Bindings
 from ..functions.clock import now_ms
 from ..settings import Settings
-from .plan import wait_s
+from .plan import catch_up_ms_for, wait_s
 from .round import Term
 
 __all__ = ["CronLeader"]
@@ -48,6 +48,7 @@ class CronLeader:
         self.topic = topic
         self.bindings = bindings
         self.worker_id = worker_id
+        self._catch_up_ms = catch_up_ms_for(settings.session_timeout_s)
         self._stop = threading.Event()
         self._assigned = False
         self._generation = 0  # the live session's number; an abandoned one stops at once
@@ -117,6 +118,11 @@ class CronLeader:
                 self._session(generation)
                 return
             except Exception as exc:  # the broker went away, fenced, a transaction failed, ...
+                # The session ends and the consumer leaves the group, rather than a new term being
+                # begun at once: a fenced member may still believe it holds partition 0 (its
+                # group has not told it yet), and a new `init_transactions` would fence the real
+                # leader in turn. Rejoining lets the group decide; sticky assignment keeps the
+                # real leader where it is.
                 if generation != self._generation:
                     return
                 if time.monotonic() - started > 60:
@@ -159,7 +165,7 @@ class CronLeader:
                 if term is None:
                     wait = 0.25
                     continue
-                plan = term.round(self.bindings.of_type("cron"))
+                plan = term.round(self.bindings.of_type("cron"), self._catch_up_ms)
                 wait = wait_s(plan, now_ms())
         finally:
             if term is not None:

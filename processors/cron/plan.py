@@ -19,12 +19,17 @@ from iii_kafka.topology.cron import CronSchedule
 
 from ..functions.bindings import Binding, derived_invocation_id
 
-__all__ = ["CATCH_UP_MS", "Firing", "Plan", "cron_invocation_id", "plan_round", "rfc3339", "tick_payload"]
+__all__ = ["CATCH_UP_MS", "Firing", "Plan", "catch_up_ms_for", "cron_invocation_id", "plan_round", "rfc3339",
+           "tick_payload", "wait_s"]
 
 CATCH_UP_MS = 60_000
 """A tick is fired at most this long after its scheduled time; older ones are skipped, logged once.
 It covers a leader handover (the group notices a dead leader within its session timeout) and a
 short outage of the whole cluster."""
+
+HANDOVERS_COVERED = 3
+"""The bound is at least this many session timeouts: a handover after a killed leader (noticed
+within one) never skips a tick, whatever `IIIKAFKA_SESSION_TIMEOUT` is."""
 
 IDLE_WAKE_MS = 250
 """Wake at least this often: the catalog may have brought a new trigger."""
@@ -45,6 +50,11 @@ class Firing:
 class Plan:
     firings: list[Firing] = field(default_factory=list)
     next_due_ms: int | None = None  # when the next round has something to do (None: nothing known)
+
+
+def catch_up_ms_for(session_timeout_s: float) -> int:
+    """The catch-up bound a leader uses: `CATCH_UP_MS`, or more with a long session timeout."""
+    return max(CATCH_UP_MS, int(HANDOVERS_COVERED * session_timeout_s * 1000))
 
 
 @lru_cache(maxsize=1024)

@@ -8,6 +8,7 @@ from iii_kafka.processors.cron.plan import (
     CATCH_UP_MS,
     IDLE_WAKE_MS,
     Plan,
+    catch_up_ms_for,
     cron_invocation_id,
     plan_round,
     rfc3339,
@@ -136,3 +137,8 @@ def test_the_cron_topic_is_one_compacted_partition():
     assert (spec.name, spec.partitions, spec.replication_factor) == ("ns.cron", 1, 3)
     assert spec.config["cleanup.policy"] == "compact"
     assert cron_group("ns") == cron_transactional_id("ns") == "ns.cron"
+
+
+def test_the_catch_up_bound_covers_a_handover_whatever_the_session_timeout():
+    assert catch_up_ms_for(10.0) == CATCH_UP_MS
+    assert catch_up_ms_for(45.0) == 135_000  # three session timeouts
