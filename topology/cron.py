@@ -7,11 +7,14 @@ scheduled time, which is what makes one tick fire once across a cluster (process
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from croniter import croniter
 
 __all__ = ["CronExpressionError", "CronSchedule"]
+
+_DAY_NUMBER = re.compile(r"(?<![/\w])(\d+)")  # a day number, not a step (`*/2`) or part of a name
 
 MAX_TICKS = 10_000  # a window holding more ticks than this is cut (a once-a-second job over ~3 h)
 
@@ -30,6 +33,7 @@ class CronSchedule:
                 f"expression {expression!r} has {len(fields)} field(s); iii's cron takes 6 (sec min hour "
                 "day-of-month month day-of-week) or 7 (with year), seconds first, e.g. '0 */5 * * * *'")
         self.expression = expression
+        fields[5] = _days_from_zero(fields[5])
         self._fields = fields
         try:
             self._iterator(0)
@@ -39,7 +43,7 @@ class CronSchedule:
     def _iterator(self, start_ms: int) -> croniter:
         start = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
         if len(self._fields) == 6:
-            return croniter(self.expression, start, second_at_beginning=True)
+            return croniter(" ".join(self._fields), start, second_at_beginning=True)
         # croniter's seven fields are `min hour dom month dow sec year`
         sec, minute, hour, dom, month, dow, year = self._fields
         return croniter(" ".join((minute, hour, dom, month, dow, sec, year)), start)
@@ -58,3 +62,14 @@ class CronSchedule:
                 break
             found.append(tick)
         return found
+
+
+def _days_from_zero(field: str) -> str:
+    """iii's crate numbers the days of the week 1-7 from Sunday (SUN = 1); croniter 0-6."""
+    def shift(match: re.Match) -> str:
+        day = int(match.group(1))
+        if not 1 <= day <= 7:
+            raise CronExpressionError(f"day of week {day} is out of range: iii's cron numbers them 1-7 "
+                                      "from Sunday (or use SUN-SAT)")
+        return str(day - 1)
+    return _DAY_NUMBER.sub(shift, field)

@@ -40,10 +40,12 @@ def test_names_of_days_and_months():
     assert CronSchedule("0 0 0 1 JAN *").next_after(NOW) == ms(2027, 1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="iii's cron crate numbers days of the week 1-7 from Sunday (SUN = 1); "
-                   "croniter numbers them 0-6 from Sunday, and topology/cron.py passes numbers through")
 def test_numeric_days_of_week_count_from_sunday_as_one_as_in_iii():
     assert CronSchedule("0 0 0 * * 1").next_after(NOW) == ms(2026, 12, 6)  # Sunday
+    assert CronSchedule("0 0 0 * * 2-6").next_after(NOW) == CronSchedule("0 0 0 * * MON-FRI").next_after(NOW)
+    assert CronSchedule("0 0 0 * * 7").next_after(NOW) == CronSchedule("0 0 0 * * SAT").next_after(NOW)
+    with pytest.raises(CronExpressionError, match="day of week 0 is out of range"):
+        CronSchedule("0 0 0 * * 0")
 
 
 def test_a_window_holds_at_most_max_ticks():
