@@ -33,7 +33,9 @@ empty, so it cannot be the barrier.)
    output and table writes of the events after that offset: they are processed again and count
    twice (194 duplicated outputs on one kept partition in tests/test_rebalance.py).
    `commit_before_revocation` stops the streams, waits for the events in progress and commits
-   their offsets first (with the writes, under the barrier), so there is nothing to redo.
+   their offsets first (with the writes, under the barrier), so there is nothing to redo. That
+   commit ends those transactions; work that writes outside events must stop writing before it
+   (`EventBoundaryCommits.before_revocation`) and wait for the new assignment.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -139,6 +141,8 @@ def commit_before_revocation() -> None:
         app = self.app
         assignment = self.assignment()
         if self.in_transaction and assignment and not app.should_stop:
+            for callback in list(getattr(app, "_iii_before_revocation", ())):
+                await callback()
             self.stop_flow()
             app.flow_control.suspend()
             self.pause_partitions(assignment)
@@ -166,6 +170,8 @@ class EventBoundaryCommits:
         self._lock: asyncio.Lock | None = None
         self._undelivered: list[asyncio.Future] = []
         self._before_commit: list[Callable[[], None]] = []
+        if not hasattr(app, "_iii_before_revocation"):
+            app._iii_before_revocation = []  # type: ignore[attr-defined]
         app.on_partitions_assigned.connect(self._on_partitions_assigned)
 
     def table(self, name: str, **kwargs: Any) -> faust.Table:
@@ -184,6 +190,12 @@ class EventBoundaryCommits:
         """`callback()` runs before each offset commit, under the barrier: writes it makes commit with
         the offsets."""
         self._before_commit.append(callback)
+
+    def before_revocation(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """`await callback()` at the start of a revocation, before the offsets commit and the
+        transactions end: the last moment to commit writes made outside events, and to stop making
+        them until the next assignment."""
+        self._app._iii_before_revocation.append(callback)  # type: ignore[attr-defined]
 
     async def _writes_delivered(self) -> None:
         """Waits for every write made so far. Two commits may wait at once (one per partition):

@@ -103,6 +103,7 @@ class Executor:
         self._settled = asyncio.Event()  # clear from a revocation until the next assignment
         self._settled.set()
         processing.boundary.before_commit(self._record_in_flight)
+        processing.boundary.before_revocation(self._freeze)
 
         app.agent(self.topic, name="iii.execute")(self._consume)
         app.timer(1.0, name="iii.resume")(self.resume_running)
@@ -489,12 +490,15 @@ class Executor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _on_revoked(self, sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+    async def _freeze(self) -> None:
         """Every partition is revoked before a new assignment (Faust's eager rebalancing), and the
-        next owner of one that moves fences this worker's producer for it as it starts. So the
-        finished invocations' writes are committed now, while this worker still owns their
+        next owner of one that moves fences this worker's producer for it as it starts; the
+        revocation also ends the transactions that commit offsets (exactly_once.py). So at its
+        start the finished invocations' writes are committed, while this worker still owns their
         transactions, and nothing is written again until the assignment (`_settled`); a finish in
         progress completes first, and goes into that commit."""
+        if not self._settled.is_set():
+            return
         async with self._finishing:
             dirty, self._dirty = self._dirty, set()
             assignment = self.app.consumer.assignment()  # still the one being revoked
@@ -507,6 +511,9 @@ class Executor:
             self._settled.clear()
         log.info("partitions revoked: finished invocations committed, %d handler(s) still running",
                  len(self._tasks))
+
+    async def _on_revoked(self, sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+        await self._freeze()  # (done already, unless nothing was assigned)
 
     async def _on_assigned(self, sender: Any, assigned: Any = None, **kwargs: Any) -> None:
         """Handlers of partitions that moved are cancelled (their new owner runs them again); those
