@@ -10,7 +10,12 @@ Measured (docs/faust-notes.md): with both at a few milliseconds, a round trip's 
 On the consuming side, aiokafka's fetcher stops fetching from a broker for up to 100 ms
 (`prefetch_backoff`, not settable through its consumer) while any partition it reads from that
 broker still has records the application has not taken; a request on another partition waits
-that long. All three are set once per process, before the clients start.
+that long. And it sends no other fetch to a broker while one is in flight, leaving out the
+partitions that still hold untaken records: Faust's worker consumer long-polls with
+`fetch_max_wait_ms=1500` (hard-coded), so under load (50 callers waiting) a new request on such a
+partition waited up to 1.5 s for the long poll of the others to end, and an awaited call took
+~1.5 s (docs/http.md, "Measured"). The fetcher's wait is cut to `FETCH_MAX_WAIT_MS`. All of these
+are set once per process, before the clients start.
 
 Faust's periodic commit ends the transactions of all assigned partitions one after another (three
 round trips each), under the commit barrier that requests wait behind: about 40 ms with a dozen
@@ -27,7 +32,11 @@ import aiokafka.consumer.fetcher as aiokafka_fetcher
 import aiokafka.producer.sender as aiokafka_sender
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["commit_transactions_concurrently", "shorten_transaction_backoffs"]
+__all__ = ["FETCH_MAX_WAIT_MS", "commit_transactions_concurrently", "shorten_transaction_backoffs"]
+
+FETCH_MAX_WAIT_MS = 20
+"""The longest a fetch waits for records at the broker: an idle worker sends ~50 small fetches a
+second per broker, which costs little, and no request waits behind a long poll for more than this."""
 
 
 def shorten_transaction_backoffs(retry_backoff_ms: int) -> None:
@@ -36,6 +45,7 @@ def shorten_transaction_backoffs(retry_backoff_ms: int) -> None:
     if not getattr(fetcher_init, "_iii_short_prefetch_backoff", False):
         def init_with_short_backoff(self: Any, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("prefetch_backoff", retry_backoff_ms / 1000)
+            kwargs["fetch_max_wait_ms"] = min(kwargs.get("fetch_max_wait_ms", 500), FETCH_MAX_WAIT_MS)
             fetcher_init(self, *args, **kwargs)
 
         init_with_short_backoff._iii_short_prefetch_backoff = True
