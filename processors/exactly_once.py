@@ -36,13 +36,6 @@ empty, so it cannot be the barrier.)
    their offsets first (with the writes, under the barrier), so there is nothing to redo. That
    commit ends those transactions; work that writes outside events must stop writing before it
    (`EventBoundaryCommits.before_revocation`) and wait for the new assignment.
-5. Faust's consumer lets a record through when `offset >= read_offset`, and `read_offset` is the
-   next offset to read after a seek but the last one read after a record: when records already
-   fetched are fetched again after a seek to the same committed offset (recovery's seek right
-   after the assignment), the last one is delivered twice (seen: one event counted twice by a
-   restarted worker, docs/faust-notes.md). `deliver_each_record_once` drops a source record whose
-   offset is not past the last one delivered for its partition, and forgets that at every seek,
-   revocation and assignment, where Faust means to deliver records again.
 """
 
 from __future__ import annotations
@@ -56,14 +49,13 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.transport.consumer import Consumer, ThreadDelegateConsumer, TopicPartitionGroup, TransactionManager
+from faust.transport.consumer import Consumer, TopicPartitionGroup, TransactionManager
 from faust.types import TP
 
-__all__ = ["EventBoundaryCommits", "commit_before_revocation", "deliver_each_record_once",
-           "transactional_id_for", "transactions_follow_active_partitions", "writing_for_partition"]
+__all__ = ["EventBoundaryCommits", "commit_before_revocation", "transactional_id_for",
+           "transactions_follow_active_partitions", "writing_for_partition"]
 
 log = logging.getLogger(__name__)
-_installed: set[str] = set()  # the Faust patches below, each applied once per process
 
 class _PartitionEvent:
     """Stands in for Faust's current event where only its partition matters (table writes)."""
@@ -106,9 +98,8 @@ def transactions_follow_active_partitions() -> None:
     for a partition active here before and after the rebalance (its transaction was never anyone
     else's); every other producer is stopped, and each newly active partition gets a new one, whose
     InitProducerId fences the previous owner and aborts what it left open."""
-    if "follow" in _installed:
+    if getattr(TransactionManager.on_rebalance, "follows_active_partitions", False):
         return
-    _installed.add("follow")
 
     async def on_rebalance(self: Any, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
         producer = self.producer
@@ -133,6 +124,7 @@ def transactions_follow_active_partitions() -> None:
             for transactional_id in fresh:
                 await producer.begin_transaction(transactional_id)
 
+    on_rebalance.follows_active_partitions = True  # type: ignore[attr-defined]
     TransactionManager.on_rebalance = on_rebalance  # type: ignore[method-assign]
 
 
@@ -141,9 +133,8 @@ def commit_before_revocation() -> None:
     the streams stop, the events in progress finish, and their offsets commit with their writes
     (Faust's `wait_empty`, which ends with a commit through the barrier); then Faust's own handling,
     which forgets the offsets."""
-    if "commit" in _installed:
+    if getattr(Consumer.on_partitions_revoked, "commits_first", False):
         return
-    _installed.add("commit")
     forget_and_revoke = Consumer.on_partitions_revoked
 
     async def on_partitions_revoked(self: Any, revoked: Any) -> None:
@@ -159,61 +150,8 @@ def commit_before_revocation() -> None:
             await self.wait_empty()  # ... and commits what was acked, ending those transactions
         await forget_and_revoke(self, revoked)
 
+    on_partitions_revoked.commits_first = True  # type: ignore[attr-defined]
     Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]
-
-
-def deliver_each_record_once() -> None:
-    """Wraps Faust's `Consumer.getmany` (see 5. above); changelog records (table recovery, which
-    keeps its own offsets) pass untouched."""
-    if "once" in _installed:
-        return
-    _installed.add("once")
-    getmany, perform_seek, seek = Consumer.getmany, Consumer.perform_seek, Consumer.seek
-    seek_wait = ThreadDelegateConsumer.seek_wait
-    revoked, assigned = Consumer.on_partitions_revoked, Consumer.on_partitions_assigned
-
-    def delivered(consumer: Any) -> dict:
-        return consumer.__dict__.setdefault("_iii_delivered", {})
-
-    async def getmany_once(self: Any, timeout: float) -> Any:
-        last = delivered(self)
-        async for tp, message in getmany(self, timeout):
-            if not self._is_changelog_tp(tp):
-                seen = last.get(tp)
-                if seen is not None and message.offset <= seen:
-                    # (Faust drops the older ones too; the last one it would have let through)
-                    log.log(logging.INFO if message.offset == seen else logging.DEBUG,
-                            "dropped %s offset %d: delivered already", tp, message.offset)
-                    continue
-                last[tp] = message.offset
-            yield tp, message
-
-    async def perform_seek_forgetting(self: Any) -> None:
-        delivered(self).clear()
-        await perform_seek(self)
-
-    async def seek_forgetting(self: Any, partition: Any, offset: int) -> None:
-        delivered(self).clear()
-        await seek(self, partition, offset)
-
-    async def seek_wait_forgetting(self: Any, partitions: Any) -> None:
-        delivered(self).clear()
-        await seek_wait(self, partitions)
-
-    async def revoked_forgetting(self: Any, revoked_tps: Any) -> None:
-        delivered(self).clear()
-        await revoked(self, revoked_tps)
-
-    async def assigned_forgetting(self: Any, assigned_tps: Any, generation_id: int = 0) -> None:
-        delivered(self).clear()
-        await assigned(self, assigned_tps, generation_id)
-
-    Consumer.getmany = getmany_once  # type: ignore[method-assign]
-    ThreadDelegateConsumer.seek_wait = seek_wait_forgetting  # type: ignore[method-assign]
-    Consumer.perform_seek = perform_seek_forgetting  # type: ignore[method-assign]
-    Consumer.seek = seek_forgetting  # type: ignore[method-assign]
-    Consumer.on_partitions_revoked = revoked_forgetting  # type: ignore[method-assign]
-    Consumer.on_partitions_assigned = assigned_forgetting  # type: ignore[method-assign]
 
 
 def _usable(transactional: Any) -> bool:
@@ -228,7 +166,6 @@ class EventBoundaryCommits:
     def __init__(self, app: faust.App) -> None:
         transactions_follow_active_partitions()
         commit_before_revocation()
-        deliver_each_record_once()
         self._app = app
         self._lock: asyncio.Lock | None = None
         self._undelivered: list[asyncio.Future] = []
