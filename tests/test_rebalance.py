@@ -125,12 +125,12 @@ def test_partitions_kept_through_a_rebalance_are_not_processed_twice(
     w1 = worker_factory("w1")
     w2 = worker_factory("w2")
     events, counted = f"{kafka_app_id}.demo.events", f"{kafka_app_id}.demo.counted"
-    total = 30000
+    total = 12000
     produce(kafka_bootstrap_servers, events,
             [(f"k{i % 13}".encode(), avro_codec.encode({"n": i})) for i in range(total)])
     read_topic(kafka_bootstrap_servers, counted, expected=total // 5, timeout=60)
     w2.stop()  # while the backlog is being counted
-    outputs = read_topic(kafka_bootstrap_servers, counted, expected=total, timeout=120, identity=_source)
+    outputs = read_topic(kafka_bootstrap_servers, counted, expected=total, timeout=300, identity=_source)
     sources = collections.Counter(_source(message) for message in outputs)
     assert len(sources) == total, f"{total - len(sources)} event(s) never counted"
     twice = sum(count - 1 for count in sources.values())
