@@ -115,9 +115,12 @@ def _source(message) -> tuple[int, int]:  # noqa: ANN001
     return record["partition"], record["offset"]
 
 
-@pytest.mark.xfail(strict=False, reason="open: on the CI machine, 2 of 2 runs left thousands of the backlog's events "
-                   "uncounted after the member left (17,212 of 30,000 in 120 s; again with 12,000 in 300 s), while "
-                   "it passes locally in 82 s; stall or slowness not yet told apart (docs/faust-notes.md, Rebalancing)")
+COUNTER_SHORTFALL = ("open: on the CI machine, 2 of 2 runs left thousands of the backlog's events uncounted "
+                     "after the member left (17,212 of 30,000 in 120 s; again with 12,000 in 300 s), while it "
+                     "passes locally in 82 s; stall or slowness not yet told apart (docs/faust-notes.md)")
+
+
+@pytest.mark.xfail(strict=False, reason=COUNTER_SHORTFALL)
 def test_partitions_kept_through_a_rebalance_are_not_processed_twice(
         app_topics, worker_factory, kafka_bootstrap_servers, kafka_app_id, avro_codec, record_property):
     """The demo counter (a Faust agent: output, table write and offset in one transaction) on two
