@@ -116,7 +116,7 @@ def _source(message) -> tuple[int, int]:  # noqa: ANN001
 
 
 COUNTER_SHORTFALL = ("open: on the CI machine, 2 of 2 runs left thousands of the backlog's events uncounted "
-                     "after the member left (17,212 of 30,000 in 120 s; again with 12,000 in 300 s), while it "
+                     "after the member left (17,212 of 30,000 in 120 s; and with 12,000 in 300 s), while it "
                      "passes locally in 82 s; stall or slowness not yet told apart (docs/faust-notes.md)")
 
 
